@@ -1,0 +1,93 @@
+"""The store interface every backend implements (TinyDB now; PostgreSQL next).
+
+Each method is one atomic operation. Changes to a case take a pure function from the old
+case to the new one; the backend runs it inside its transaction, so a refusal raised by
+the function leaves nothing behind, and two concurrent changes never interleave.
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from bot.cases import Case
+from bot.ledger import LedgerEntry
+from bot.roles import Role
+
+CaseChange = Callable[[Case], Case]
+# Given the case and what the employee has already given in the period: the new case and the entry to record.
+Compensating = Callable[[Case, Decimal], tuple[Case, LedgerEntry | None]]
+
+
+class Store(ABC):
+    # --- cases -------------------------------------------------------------------------------
+    @abstractmethod
+    async def open_case(self, *, workspace: str, build: Callable[[int], Case]) -> Case:
+        """Allocate the workspace's next case number, build the case with it, and save it."""
+
+    @abstractmethod
+    async def get_case(self, *, workspace: str, case_id: str) -> Case | None:
+        """The case, or None when the workspace has no case with that id."""
+
+    @abstractmethod
+    async def change_case(self, *, workspace: str, case_id: str, change: CaseChange) -> Case:
+        """Apply `change` to the stored case atomically and return the saved result."""
+
+    @abstractmethod
+    async def compensate_case(self, *, workspace: str, case_id: str, employee: str,
+                              since: datetime, until: datetime,
+                              change: Compensating) -> tuple[Case, LedgerEntry | None]:
+        """Check the budget and record the compensation as one operation: sum the employee's
+        ledger in [since, until), apply `change`, append its entry and save the case."""
+
+    @abstractmethod
+    async def open_cases(self, *, workspace: str, owner: str) -> list[Case]:
+        """The owner's cases that are not closed, oldest first."""
+
+    # --- ledger ------------------------------------------------------------------------------
+    @abstractmethod
+    async def spent(self, *, workspace: str, employee: str, since: datetime, until: datetime) -> Decimal:
+        """What the employee has given in [since, until)."""
+
+    @abstractmethod
+    async def ledger(self, *, workspace: str) -> list[LedgerEntry]:
+        """Every entry of the workspace, in the order recorded."""
+
+    # --- roles and people --------------------------------------------------------------------
+    @abstractmethod
+    async def role(self, *, workspace: str, name: str) -> Role | None:
+        """The stored role, or None."""
+
+    @abstractmethod
+    async def roles(self, *, workspace: str) -> list[Role]:
+        """Every stored role of the workspace, by name."""
+
+    @abstractmethod
+    async def put_role(self, *, role: Role) -> None:
+        """Create or replace a role."""
+
+    @abstractmethod
+    async def role_of(self, *, workspace: str, person: str) -> str | None:
+        """The name of the role assigned to the person, or None."""
+
+    @abstractmethod
+    async def assign(self, *, workspace: str, person: str, role: str) -> None:
+        """Assign the person to the role (replacing any earlier assignment)."""
+
+    # --- workspace ---------------------------------------------------------------------------
+    @abstractmethod
+    async def recovery_channel(self, *, workspace: str) -> str | None:
+        """Where summaries go, or None until an admin sets it."""
+
+    @abstractmethod
+    async def set_recovery_channel(self, *, workspace: str, channel: str) -> None:
+        """Set where summaries go."""
+
+    # --- idempotency -------------------------------------------------------------------------
+    @abstractmethod
+    async def first_time(self, *, key: str, at: datetime, keep: timedelta) -> bool:
+        """True the first time `key` is seen within `keep`; False for a repeat (a retry, a double submit)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release files and threads."""
