@@ -1,0 +1,1 @@
+"""Platform glue: translate Slack and Teams payloads into domain calls and cards into messages."""

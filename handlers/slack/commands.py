@@ -1,0 +1,134 @@
+"""`/recover …`: open a case, list mine, help, and the admin commands."""
+
+import re
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import commands
+from bot.errors import BadCommand, NotAdmin, Refusal
+from bot.recovery import CUSTOMER_MAX, WHAT_HAPPENED_MAX, Recovery
+from bot.roles import describe_role
+from cards import slack as cards
+from cards.text import humanize_slack_markup
+from handlers.slack.publish import SlackPublisher, slack_error
+from handlers.slack.replies import tell
+
+COMMAND = "/recover"
+USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+CHANNEL_MENTION = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>$")
+
+
+class RecoverCommand:
+    def __init__(self, *, recovery: Recovery, publisher: SlackPublisher, admins: frozenset[str]):
+        self.recovery = recovery
+        self.publisher = publisher
+        self.admins = admins
+
+    def register(self, app: AsyncApp) -> None:
+        app.command(COMMAND)(self.on_command)
+
+    async def on_command(self, ack, body, command, client: AsyncWebClient, respond, context) -> None:
+        await ack()
+        workspace, user = context.team_id or command.get("team_id", ""), command["user_id"]
+
+        async def say(text: str, blocks: list[dict] | None = None) -> None:
+            if blocks is None:
+                await tell(body=body, respond=respond, client=client, text=text)
+            else:
+                await respond(text=text, blocks=blocks, response_type="ephemeral")
+
+        try:
+            parsed = commands.parse(command.get("text", ""), prefix=COMMAND)
+            match parsed:
+                case commands.AskForDetails():
+                    await client.views_open(trigger_id=command["trigger_id"], view=cards.new_case_form(
+                        channel=command["channel_id"], what_max=WHAT_HAPPENED_MAX, customer_max=CUSTOMER_MAX))
+                case commands.OpenCase(what_happened=what):
+                    case = await self.recovery.open_case(
+                        workspace=workspace, owner=user, owner_name=command.get("user_name", user),
+                        what_happened=humanize_slack_markup(what))
+                    case, moved = await self.publisher.publish_case(client, case, channel=command["channel_id"])
+                    if moved:
+                        await say(f"I can't post in this conversation, so {case.id} is in your DM with me. "
+                                  "To keep cases in a channel, invite me there with /invite @Amends.")
+                case commands.ListMine():
+                    await say(*cards.case_list(await self._links(client, workspace, user)))
+                case commands.Help():
+                    await say(*cards.help_message(commands.help_text(prefix=COMMAND)))
+                case _:
+                    await self._check_admin(client, user)
+                    await self._admin(parsed, client=client, workspace=workspace, say=say)
+        except Refusal as refusal:
+            await say(refusal.sentence)
+
+    async def _links(self, client: AsyncWebClient, workspace: str, user: str):
+        found = []
+        for case in await self.recovery.open_cases(workspace=workspace, owner=user):
+            link = None
+            if case.card is not None:
+                try:
+                    link = (await client.chat_getPermalink(channel=case.card.channel,
+                                                           message_ts=case.card.id))["permalink"]
+                except SlackApiError:
+                    link = None
+            found.append((case, link))
+        return found
+
+    async def _check_admin(self, client: AsyncWebClient, user: str) -> None:
+        """Admins are the workspace's admins and owners, plus the people in AMENDS_ADMINS."""
+        if user in self.admins:
+            return
+        try:
+            info = (await client.users_info(user=user))["user"]
+        except SlackApiError:
+            info = {}
+        if not (info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner")):
+            raise NotAdmin("Only Amends admins can do that: workspace admins and owners, and the people in "
+                           "AMENDS_ADMINS. Ask one of them.")
+
+    async def _admin(self, parsed, *, client: AsyncWebClient, workspace: str, say) -> None:
+        match parsed:
+            case commands.ShowLimits():
+                roles = await self.recovery.roles(workspace=workspace)
+                channel = await self.recovery.recovery_channel(workspace=workspace)
+                await say(*cards.limits_message(roles, currency=self.recovery.currency, channel=channel))
+            case commands.SetLimit(role=role, limit=limit, budget=budget):
+                updated = await self.recovery.set_limit(workspace=workspace, role=role, limit=limit, budget=budget)
+                await say(f"Saved. {describe_role(updated, self.recovery.currency)}.")
+            case commands.AssignRole(person=person, role=role):
+                user = await self._resolve_user(client, person)
+                found = await self.recovery.assign_role(workspace=workspace, person=user["id"], role=role)
+                await say(f"{user.get('real_name') or user.get('name') or user['id']} is now {found.name}.")
+            case commands.SetChannel(channel=channel):
+                channel_id = self._resolve_channel(channel)
+                try:
+                    await client.chat_postMessage(
+                        channel=channel_id, text="Amends will post recovery summaries here.")
+                except SlackApiError as error:
+                    raise Refusal(f"I can't post in that channel ({slack_error(error)}). Invite me there first "
+                                  "with /invite @Amends, then run this again.") from None
+                await self.recovery.set_recovery_channel(workspace=workspace, channel=channel_id)
+                await say("Saved. Recovery summaries will go to that channel.")
+
+    async def _resolve_user(self, client: AsyncWebClient, mention: str) -> dict:
+        found = USER_MENTION.match(mention)
+        if not found:
+            raise BadCommand(f"{mention!r} isn't a person. Mention them with @, e.g. "
+                             f"`{COMMAND} admin role @amy server`.")
+        try:
+            user = (await client.users_info(user=found.group(1)))["user"]
+        except SlackApiError:
+            raise BadCommand("I can't find that person in this workspace.") from None
+        if user.get("deleted") or user.get("is_bot"):
+            raise BadCommand("That account can't have a role: it is deactivated or a bot.")
+        return user
+
+    @staticmethod
+    def _resolve_channel(mention: str) -> str:
+        found = CHANNEL_MENTION.match(mention)
+        if not found:
+            raise BadCommand(f"{mention!r} isn't a channel. Pick it with #, e.g. "
+                             f"`{COMMAND} admin channel #recoveries`.")
+        return found.group(1)

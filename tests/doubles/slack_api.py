@@ -1,0 +1,224 @@
+"""A fake Slack Web API that speaks the real protocol, for tests and local runs.
+
+It listens on 127.0.0.1 (port 0), answers the methods Amends calls the way Slack does,
+records every call (method, arguments, headers), and checks every Block Kit payload with
+slack_sdk's models plus the limits slack_sdk does not check (50 blocks per message). A
+payload Slack would reject is answered with Slack's error and listed in `problems`, which
+the test fixtures assert is empty. Tests `await wait_for(...)` with a deadline, never sleep.
+"""
+
+import asyncio
+import itertools
+import json
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+BOT_TOKEN = "xoxb-test-token"
+BOT_USER = "UBOT"
+MESSAGE_BLOCKS_MAX = 50
+VIEW_BLOCKS_MAX = 100
+TEXT_MAX = 40000
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict
+    headers: dict = field(default_factory=dict)
+    answer: dict = field(default_factory=dict)
+
+
+class FakeSlack:
+    def __init__(self, *, team: str = "T1"):
+        self.team = team
+        self.calls: list[Call] = []
+        self.problems: list[str] = []
+        self.users: dict[str, dict] = {}
+        self.cannot_post: set[str] = set()
+        self._failures: dict[str, list[dict]] = {}
+        self._ts = itertools.count(1)
+        self._views = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # --- running -----------------------------------------------------------------------------
+    async def start(self) -> "FakeSlack":
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/respond/{name}", self._response_url)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def response_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/respond/{name}"
+
+    # --- test controls -----------------------------------------------------------------------
+    def add_user(self, user_id: str, name: str, *, admin: bool = False, owner: bool = False, **extra) -> None:
+        self.users[user_id] = {"id": user_id, "team_id": self.team, "name": name, "real_name": name.title(),
+                               "is_admin": admin, "is_owner": owner, "is_primary_owner": False,
+                               "is_bot": False, "deleted": False, **extra}
+
+    def fail_next(self, method: str, *, error: str = "internal_error", status: int = 200,
+                  retry_after: int | None = None) -> None:
+        """Make the next call of `method` fail the way Slack fails (an error, or a 429 with Retry-After)."""
+        self._failures.setdefault(method, []).append({"error": error, "status": status, "retry_after": retry_after})
+
+    def of(self, method: str) -> list[Call]:
+        return [call for call in self.calls if call.method == method]
+
+    async def wait_for(self, method: str, *, count: int = 1, where=None, timeout: float = 5.0) -> list[Call]:
+        """Wait until at least `count` calls of `method` (matching `where`) were received."""
+        def matching():
+            return [c for c in self.of(method) if where is None or where(c)]
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(lambda: len(matching()) >= count), timeout)
+            except TimeoutError:
+                raise AssertionError(f"expected {count} {method} call(s) within {timeout}s, got "
+                                     f"{len(matching())}: {[c.method for c in self.calls]}") from None
+        return matching()
+
+    # --- the protocol ------------------------------------------------------------------------
+    async def _record(self, call: Call) -> None:
+        async with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+
+    async def _args(self, request: web.Request) -> dict:
+        args = dict(request.query)
+        raw = await request.read()
+        if raw:
+            if request.content_type == "application/json":
+                args.update(json.loads(raw))
+            else:
+                args.update(dict(parse_qsl(raw.decode())))
+        for key in ("blocks", "view", "attachments"):
+            if isinstance(args.get(key), str):
+                args[key] = json.loads(args[key])
+        return args
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args = await self._args(request)
+        call = Call(method=method, args=args, headers=dict(request.headers))
+        if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+            call.answer = {"ok": False, "error": "invalid_auth"}
+        elif self._failures.get(method):
+            failure = self._failures[method].pop(0)
+            call.answer = {"ok": False, "error": failure["error"]}
+            await self._record(call)
+            headers = {"Retry-After": str(failure["retry_after"])} if failure["retry_after"] is not None else {}
+            return web.json_response(call.answer, status=failure["status"], headers=headers)
+        else:
+            call.answer = self._answer(method, args)
+        await self._record(call)
+        return web.json_response(call.answer)
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        args = json.loads(await request.read())
+        problem = self._check_message(args, "response_url")
+        await self._record(Call(method="response_url", args={**args, "name": request.match_info["name"]},
+                                headers=dict(request.headers)))
+        if problem:
+            return web.Response(status=400, text=problem)
+        return web.Response(text="ok")
+
+    def _answer(self, method: str, args: dict) -> dict:
+        ts = lambda: f"1700000000.{next(self._ts):06d}"  # noqa: E731
+        if method == "auth.test":
+            return {"ok": True, "url": "https://amends-test.slack.com/", "team": "Amends Test", "user": "amends",
+                    "team_id": self.team, "user_id": BOT_USER, "bot_id": "BBOT"}
+        if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+            problem = self._check_message(args, method)
+            if problem:
+                return {"ok": False, "error": "invalid_blocks", "detail": problem}
+            channel = args.get("channel", "")
+            if channel in self.cannot_post or (channel.startswith("D") and not channel.startswith("DBOT")):
+                return {"ok": False, "error": "not_in_channel" if channel.startswith(("C", "G")) else "channel_not_found"}
+            if method == "chat.postEphemeral":
+                return {"ok": True, "message_ts": ts()}
+            stamp = args.get("ts") if method == "chat.update" else ts()
+            return {"ok": True, "channel": channel, "ts": stamp,
+                    "message": {"text": args.get("text"), "blocks": args.get("blocks"), "ts": stamp}}
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": "DBOT" + args.get("users", "")}}
+        if method == "users.info":
+            user = self.users.get(args.get("user", ""))
+            return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
+        if method == "views.open":
+            problem = self._check_view(args.get("view") or {})
+            if problem:
+                return {"ok": False, "error": "invalid_arguments", "detail": problem}
+            if not args.get("trigger_id"):
+                return {"ok": False, "error": "invalid_trigger_id"}
+            return {"ok": True, "view": {**args["view"], "id": f"V{next(self._views):04d}", "team_id": self.team}}
+        if method == "chat.getPermalink":
+            return {"ok": True, "channel": args["channel"],
+                    "permalink": f"https://amends-test.slack.com/archives/{args['channel']}/p{args['message_ts'].replace('.', '')}"}
+        self.problems.append(f"unexpected Web API method {method}")
+        return {"ok": False, "error": "unknown_method"}
+
+    # --- Slack's checks ----------------------------------------------------------------------
+    def _check_blocks(self, blocks: list, where: str, limit: int) -> str | None:
+        if not isinstance(blocks, list):
+            return f"{where}: blocks is not a list"
+        if len(blocks) > limit:
+            return f"{where}: {len(blocks)} blocks, over Slack's {limit}"
+        for raw in blocks:
+            parsed = Block.parse(raw)
+            if parsed is None:
+                return f"{where}: unknown block {raw!r}"
+            try:
+                parsed.validate_json()
+            except SlackObjectFormationError as error:
+                return f"{where}: {error} in {raw!r}"
+            action_ids = [e.get("action_id") for e in raw.get("elements", []) if isinstance(e, dict) and e.get("action_id")]
+            if len(action_ids) != len(set(action_ids)):
+                return f"{where}: duplicate action_id in {raw!r}"
+        return None
+
+    def _check_message(self, args: dict, where: str) -> str | None:
+        problem = None
+        text = args.get("text")
+        if "blocks" in args:
+            problem = self._check_blocks(args["blocks"], where, MESSAGE_BLOCKS_MAX)
+            if not problem and not text:
+                problem = f"{where}: blocks without a fallback text (notifications would be empty)"
+        if not problem and text is not None and len(text) > TEXT_MAX:
+            problem = f"{where}: text over {TEXT_MAX} characters"
+        if not problem and where != "response_url" and not args.get("channel"):
+            problem = f"{where}: no channel"
+        if problem:
+            self.problems.append(problem)
+        return problem
+
+    def _check_view(self, view: dict) -> str | None:
+        problem = self._check_blocks(view.get("blocks", []), "view", VIEW_BLOCKS_MAX)
+        if not problem:
+            try:
+                View(**view).validate_json()
+            except (SlackObjectFormationError, TypeError) as error:
+                problem = f"view: {error}"
+        if not problem and any(b.get("type") == "input" for b in view.get("blocks", [])) and not view.get("submit"):
+            problem = "view: must define submit to use input block"
+        if problem:
+            self.problems.append(problem)
+        return problem

@@ -1,0 +1,61 @@
+"""Steps a person takes in Slack, built from what the bot actually posted (found in the fake's records)."""
+
+from bot.checklist import CHECKLIST, GUIDANCE, Step
+from tests.doubles.slack_api import Call, FakeSlack
+from tests.doubles.slack_client import SlackDriver
+
+
+def step_title(step: Step) -> str:
+    return f"{CHECKLIST.index(step) + 1}/{len(CHECKLIST)} · {GUIDANCE[step].title}"
+
+
+def thread_posts(fake: FakeSlack, card: Call) -> list[Call]:
+    return [c for c in fake.of("chat.postMessage") if c.answer.get("ok") and c.args.get("thread_ts") == card.answer["ts"]]
+
+
+def step_posts(fake: FakeSlack, card: Call, step: Step) -> list[Call]:
+    return [c for c in thread_posts(fake, card) if step_title(step) in c.args["text"]]
+
+
+async def wait_step(fake: FakeSlack, card: Call, step: Step) -> Call:
+    await fake.wait_for("chat.postMessage", where=lambda c: c.answer.get("ok") and c.args.get("thread_ts") == card.answer["ts"]
+                        and step_title(step) in c.args["text"])
+    return step_posts(fake, card, step)[-1]
+
+
+async def open_case(slack: SlackDriver, fake: FakeSlack, text: str = "cold soup, table 4, waited 40 min",
+                    **kwargs) -> Call:
+    """Type /recover <text>; return the case card once its first step is in the thread."""
+    before = len(fake.of("chat.postMessage"))
+    status, _ = await slack.command(text, **kwargs)
+    assert status == 200
+    posts = await fake.wait_for("chat.postMessage", count=before + 2)
+    card = next(c for c in posts[before:] if "thread_ts" not in c.args and c.answer.get("ok"))
+    await wait_step(fake, card, Step.APOLOGISE)
+    return card
+
+
+async def opened_view(fake: FakeSlack, count: int) -> Call:
+    return (await fake.wait_for("views.open", count=count))[count - 1]
+
+
+async def walk_to(slack: SlackDriver, fake: FakeSlack, card: Call, step: Step, **who) -> Call:
+    """Tick every step before `step` with a plain Done; return `step`'s thread message."""
+    for earlier in CHECKLIST[: CHECKLIST.index(step)]:
+        assert earlier in (Step.APOLOGISE, Step.EMPATHISE, Step.FIX), "walk_to only ticks the first three"
+        message = await wait_step(fake, card, earlier)
+        status, _ = await slack.click(message, "step_done", **who)
+        assert status == 200
+    return await wait_step(fake, card, step)
+
+
+async def give(slack: SlackDriver, fake: FakeSlack, compensate_message: Call, amount: str, *,
+               kind: str | None = None, **who) -> tuple[int, str]:
+    """Tap "Give something…" and submit the form; returns the submission's HTTP answer."""
+    count = len(fake.of("views.open")) + 1
+    await slack.click(compensate_message, "give", **who)
+    view = await opened_view(fake, count)
+    values: dict = {"amount": amount}
+    if kind:
+        values["kind"] = {"selected_option": {"text": {"type": "plain_text", "text": kind}, "value": kind}}
+    return await slack.submit(view, values, **who)
