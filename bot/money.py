@@ -50,15 +50,15 @@ def parse_amount(text: str, *, currency: str) -> Decimal:
         amount = Decimal(cleaned.replace(",", ""))
     except InvalidOperation:
         raise InvalidAmount(f"{raw!r} isn't an amount. Type a number, like 25 or 12.50.") from None
+    if amount == 0:
+        raise InvalidAmount("The amount must be more than zero. If nothing is given, choose “Nothing needed”.")
+    if amount > LARGEST_AMOUNT:  # before quantize(): a 30-digit number would overflow its precision
+        raise InvalidAmount(f"{raw!r} is far more than any recovery; check the amount.")
     places = decimals(currency)
     if -amount.as_tuple().exponent > places and amount != amount.quantize(Decimal(1).scaleb(-places)):
         if places == 0:
             raise InvalidAmount(f"{currency} amounts are whole numbers; {raw!r} has decimals.")
         raise InvalidAmount(f"{currency} amounts have at most {places} decimals; {raw!r} has more.")
-    if amount == 0:
-        raise InvalidAmount("The amount must be more than zero. If nothing is given, choose “Nothing needed”.")
-    if amount > LARGEST_AMOUNT:
-        raise InvalidAmount(f"{raw!r} is far more than any recovery; check the amount.")
     return amount.quantize(Decimal(1).scaleb(-places))
 
 

@@ -66,6 +66,9 @@ class Allowance:
 
     def describe(self) -> str:
         """"You can give up to $25 here · $60 left this week"."""
+        if self.left == 0:
+            return (f"Your {self.role.budget.period.adjective} budget is used up ({self.money(self.spent)} of "
+                    f"{self.money(self.role.budget.amount)} given) · choose “Nothing needed”, or ask a manager")
         text = f"You can give up to {self.money(self.most)} here"
         if self.role.budget is not None:
             text += f" · {self.money(self.left)} left {self.role.budget.period.this}"

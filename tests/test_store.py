@@ -446,16 +446,6 @@ async def test_first_time_within_the_window(recovery, clock):
     assert await recovery.first_time("slack:evt-3") is True
 
 
-async def test_first_time_forgets_a_key_once_another_key_prunes_it(recovery, clock):
-    assert await recovery.first_time("slack:evt-1") is True
-    clock.advance(REPEAT_WINDOW + timedelta(seconds=1))
-    assert await recovery.first_time("slack:evt-2") is True  # prunes evt-1
-    assert await recovery.first_time("slack:evt-1") is True
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in TinyStore.first_time (bot/store/tiny.py): it looks the key up before pruning entries older "
-    "than `keep`, so a key is never forgotten unless some *other* new key is seen after it expires"))
 async def test_first_time_is_true_again_after_keep_has_passed(recovery, clock):
     assert await recovery.first_time("slack:evt-1") is True
     assert await recovery.first_time("slack:evt-1") is False
@@ -671,9 +661,11 @@ async def test_a_killed_process_loses_no_committed_operation(tmp_path):
     path = tmp_path / "amends.json"
     rng = random.Random(1_000_003)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30  # a hard bound; the test normally takes a few seconds
+    deadline = loop.time() + 30  # a hard bound; the test normally takes about 2 seconds
+    # Ten kill points: a writer that truncates and rewrites in place fails this test in practice
+    # (checked by hand against such a writer); the atomic one must pass every time.
     reported: list[str] = []
-    for round_ in range(5):
+    for round_ in range(10):
         lines = await _run_child_until_killed(path, 30 + rng.randrange(0, 25), rng.uniform(0, 0.05), deadline)
         assert lines[0] == "setup"
         reported += lines[1:]

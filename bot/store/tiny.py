@@ -255,10 +255,10 @@ class TinyStore(Store):
     async def first_time(self, *, key, at, keep):
         def op(db):
             seen = db.table("seen")
+            horizon = (at - keep).astimezone(timezone.utc).isoformat()
+            seen.remove(Query().at < horizon)  # forget expired keys first, so an old key counts as new
             if seen.get(Query().key == key) is not None:
                 return False
-            horizon = (at - keep).astimezone(timezone.utc).isoformat()
-            seen.remove(Query().at < horizon)
             seen.insert({"key": key, "at": at.astimezone(timezone.utc).isoformat()})
             return True
         return await self._run(op, write=True)
