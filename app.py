@@ -69,7 +69,7 @@ def main(argv: list[str]) -> int:
         return 2
     log.info("starting with %s", settings)
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                print=lambda text: log.info("%s", text.strip("= \n")))
+                print=lambda _: log.info("Amends is listening on http://%s:%d", settings.host, settings.port))
     return 0
 
 

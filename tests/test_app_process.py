@@ -41,7 +41,7 @@ class BotProcess:
             sys.executable, str(APP), cwd=cwd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
             env={**base, "HOST": "127.0.0.1", "PORT": str(port), **env})
         running = cls(process, port)
-        await asyncio.wait_for(running._until("Running on"), deadline)
+        await asyncio.wait_for(running._until("Amends is listening on"), deadline)
         running._drain = asyncio.create_task(running._until("\0never\0"))
         return running
 
