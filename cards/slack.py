@@ -69,13 +69,15 @@ def day(on: date) -> str:
     return f"{on:%a} {on.day} {on:%b %Y}"
 
 
-def given(case: Case) -> str:
-    """"voucher · $15", "nothing needed", or "—" before the compensate step."""
+def given(case: Case, *, with_code: bool = False) -> str:
+    """"voucher · $15" ("voucher · $15 USD" for managers), "nothing needed", or "—" before the compensate step."""
     if case.compensation is None:
         return "—"
     if case.compensation.nothing:
         return "nothing needed"
-    return f"{escape(case.compensation.kind)} · {format_money(case.compensation.amount, case.compensation.currency)}"
+    money = format_money(case.compensation.amount, case.compensation.currency)
+    code = f" {case.compensation.currency}" if with_code else ""
+    return f"{escape(case.compensation.kind)} · {money}{code}"
 
 
 # --- the case card and its thread ------------------------------------------------------------
@@ -178,7 +180,7 @@ def summary(case: Case) -> tuple[str, list[dict]]:
     fields = [
         f"*Who*\n<@{case.owner}>",
         f"*Customer*\n{safe(case.customer, 300) if case.customer else '—'}",
-        f"*Given*\n{given(case)}",
+        f"*Given*\n{given(case, with_code=True)}",
         f"*Time to recover*\n{took}",
         f"*Follow-up*\n{follow}",
     ]
@@ -203,17 +205,19 @@ def help_message(usage: str) -> tuple[str, list[dict]]:
     return "Amends help", [_section(intro), _section(escape(usage))]
 
 
+LISTED_CASES_MAX = 40
+
+
 def case_list(cases: list[tuple[Case, str | None]]) -> tuple[str, list[dict]]:
     """Open cases with links to their threads (link may be None when the card was never posted)."""
     if not cases:
         return "You have no open cases.", [_section("You have no open cases. 🎉")]
     lines = []
-    for case, link in cases[:40]:
+    for case, link in cases[:LISTED_CASES_MAX]:
         step = STEP_NAMES[case.current_step] if case.current_step else "closing"
         name = f"<{link}|{case.id}>" if link else case.id
         lines.append(f"• {name} · {safe(case.what_happened, 60)} · next: {step}")
-    more = f"\n…and {len(cases) - 40} more." if len(cases) > 40 else ""
-    return f"You have {len(cases)} open case(s).", [_section(f"*Your open cases*\n" + "\n".join(lines) + more)]
+    return f"You have {len(cases)} open case(s).", [_section(f"*Your open cases*\n" + "\n".join(lines))]
 
 
 def limits_message(roles: list[Role], *, currency: str, channel: str | None) -> tuple[str, list[dict]]:

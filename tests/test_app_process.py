@@ -104,3 +104,19 @@ async def test_a_newcomer_walks_a_case_to_its_summary_against_the_real_process(t
         await bot.stop()
     assert (tmp_path / "data" / "amends.json").exists()
     assert "Traceback" not in "".join(bot.log)
+
+
+async def test_the_readme_start_command_starts_the_bot(tmp_path, http):
+    """`./bin/start` itself (it installs into .venv only when the requirements changed)."""
+    port = free_port()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AMENDS_", "Microsoft"))}
+    process = await asyncio.create_subprocess_exec(
+        str(APP.parent / "bin" / "start"), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        env={**base, "HOST": "127.0.0.1", "PORT": str(port), "AMENDS_DB": str(tmp_path / "amends.json")})
+    bot = BotProcess(process, port)
+    try:
+        await asyncio.wait_for(bot._until("Amends is listening on"), 120)
+        async with http.get(bot.url + "/healthz") as resp:
+            assert resp.status == 200 and (await resp.json())["ok"] is True
+    finally:
+        await bot.stop()

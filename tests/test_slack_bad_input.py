@@ -70,7 +70,7 @@ async def test_someone_else_cannot_open_the_gift_form_of_a_case(slack, fake_slac
     card, compensate = await compensate_step(slack, fake_slack)
     await slack.click(compensate, "give", user="U2", user_name="ben")
     told = await fake_slack.wait_for("response_url")
-    assert "amy's case" in told[0].args["text"]
+    assert "Amy's case" in told[0].args["text"]
     assert fake_slack.of("views.open") == []
 
 
@@ -191,10 +191,33 @@ async def test_list_and_help(slack, fake_slack, bot):
         assert json.dumps(escape(spec.usage))[1:-1] in helped, spec.usage
 
 
-async def test_the_bot_answers_with_a_reference_not_a_stack_trace_when_slack_fails(slack, fake_slack, bot, caplog):
+async def test_a_card_slack_refuses_is_reported_as_saved(slack, fake_slack, bot):
     fake_slack.fail_next("chat.postMessage", error="fatal_error")
     await slack.command("cold soup")
+    told = (await fake_slack.wait_for("response_url"))[0].args["text"]
+    assert "R-1001 is saved, but Slack didn't take its card (fatal_error)" in told
+    assert [c.id for c in await bot.recovery.open_cases(workspace="T1", owner="U1")] == ["R-1001"]
+
+
+async def test_an_unexpected_failure_shows_a_reference_and_the_case_can_be_resumed(slack, fake_slack, bot, caplog):
+    card = await open_case(slack, fake_slack)
+    apologise = await wait_step(fake_slack, card, Step.APOLOGISE)
+    fake_slack.fail_next("chat.postMessage", error="fatal_error")  # the next step's message is lost
+    await slack.click(apologise, "step_done")
     told = (await fake_slack.wait_for("response_url"))[0].args["text"]
     assert "Something went wrong on our side (reference " in told and "Traceback" not in told
     reference = told.split("reference ")[1].split(")")[0]
     assert any(reference in record.getMessage() for record in caplog.records)
+    assert Step.APOLOGISE in (await bot.recovery.case(workspace="T1", case_id="R-1001")).done  # what was saved is safe
+
+    await slack.click(apologise, "step_done")  # tapping again brings the lost step back
+    assert "already done" in (await fake_slack.wait_for("response_url", count=2))[1].args["text"]
+    await wait_step(fake_slack, card, Step.EMPATHISE)
+
+
+async def test_a_failed_in_place_update_does_not_stop_the_checklist(slack, fake_slack, bot):
+    card = await open_case(slack, fake_slack)
+    apologise = await wait_step(fake_slack, card, Step.APOLOGISE)
+    fake_slack.fail_next("chat.update", error="fatal_error")
+    await slack.click(apologise, "step_done")
+    await wait_step(fake_slack, card, Step.EMPATHISE)

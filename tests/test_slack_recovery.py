@@ -19,7 +19,7 @@ async def test_a_whole_recovery_from_command_to_summary(slack, fake_slack, bot, 
     await set_recovery_channel(slack, fake_slack)
     card = await open_case(slack, fake_slack, "cold soup, table 4, waited 40 min")
     assert card.args["channel"] == "C1"
-    assert "R-1001 · cold soup, table 4, waited 40 min · amy · open" in card.args["text"]
+    assert "R-1001 · cold soup, table 4, waited 40 min · Amy · open" in card.args["text"]
 
     # apologise: one tap
     apologise = step_posts(fake_slack, card, Step.APOLOGISE)[0]
@@ -122,7 +122,7 @@ async def test_a_click_on_someone_elses_case_is_refused_and_changes_nothing(slac
     status, _ = await slack.click(apologise, "step_done", user="U2", user_name="ben")
     assert status == 200
     told = await fake_slack.wait_for("response_url")
-    assert "amy's case (R-1001)" in told[0].args["text"]
+    assert "Amy's case (R-1001)" in told[0].args["text"]
     assert told[0].args["response_type"] == "ephemeral" and told[0].args["replace_original"] is False
     case = await bot.recovery.case(workspace="T1", case_id="R-1001")
     assert case.done == {} and len(fake_slack.of("chat.update")) == updates_before

@@ -13,12 +13,12 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.checklist import Step
-from bot.errors import Refusal
+from bot.errors import Refusal, StepNotOpen
 from bot.recovery import NOTE_MAX, Recovery
 from cards import slack as cards
 from cards.ids import Action, Field, Form, read_button_value
 from cards.text import humanize_slack_markup
-from handlers.slack.publish import SlackPublisher
+from handlers.slack.publish import SlackPublisher, display_name
 from handlers.slack.replies import tell, user_of
 
 
@@ -64,6 +64,11 @@ class ChecklistHandlers:
             if step is None:
                 raise Refusal("That button is out of date; use the latest message in the case thread.")
             await work(workspace=_workspace(body, context), case_id=case_id, step=step, actor=user_of(body))
+        except StepNotOpen as refusal:
+            await tell(body=body, respond=respond, client=client, text=refusal.sentence)
+            case = await self.recovery.case(workspace=_workspace(body, context), case_id=case_id)
+            if case.owner == user_of(body):
+                await self.publisher.resume(client, case)
         except Refusal as refusal:
             await tell(body=body, respond=respond, client=client, text=refusal.sentence)
 
@@ -122,7 +127,8 @@ class ChecklistHandlers:
             return
         user = body["user"]
         case = await self.recovery.open_case(
-            workspace=_workspace(body, context), owner=user["id"], owner_name=user.get("name") or user["id"],
+            workspace=_workspace(body, context), owner=user["id"],
+            owner_name=await display_name(client, user["id"], fallback=user.get("name", "")),
             what_happened=what, customer=humanize_slack_markup(_value(view, Field.CUSTOMER)))
         await ack()
         channel = json.loads(view.get("private_metadata") or "{}").get("channel") or user["id"]

@@ -1,5 +1,6 @@
 """`/recover …`: open a case, list mine, help, and the admin commands."""
 
+import asyncio
 import re
 
 from slack_bolt.async_app import AsyncApp
@@ -12,7 +13,7 @@ from bot.recovery import CUSTOMER_MAX, WHAT_HAPPENED_MAX, Recovery
 from bot.roles import describe_role
 from cards import slack as cards
 from cards.text import humanize_slack_markup
-from handlers.slack.publish import SlackPublisher, slack_error
+from handlers.slack.publish import SlackPublisher, display_name, slack_error
 from handlers.slack.replies import tell
 
 COMMAND = "/recover"
@@ -47,7 +48,7 @@ class RecoverCommand:
                         channel=command["channel_id"], what_max=WHAT_HAPPENED_MAX, customer_max=CUSTOMER_MAX))
                 case commands.OpenCase(what_happened=what):
                     case = await self.recovery.open_case(
-                        workspace=workspace, owner=user, owner_name=command.get("user_name", user),
+                        workspace=workspace, owner=user, owner_name=await display_name(client, user, fallback=command.get("user_name", "")),
                         what_happened=humanize_slack_markup(what))
                     case, moved = await self.publisher.publish_case(client, case, channel=command["channel_id"])
                     if moved:
@@ -64,17 +65,16 @@ class RecoverCommand:
             await say(refusal.sentence)
 
     async def _links(self, client: AsyncWebClient, workspace: str, user: str):
-        found = []
-        for case in await self.recovery.open_cases(workspace=workspace, owner=user):
-            link = None
-            if case.card is not None:
-                try:
-                    link = (await client.chat_getPermalink(channel=case.card.channel,
-                                                           message_ts=case.card.id))["permalink"]
-                except SlackApiError:
-                    link = None
-            found.append((case, link))
-        return found
+        """Each open case with a link to its card (fetched concurrently; None when Slack can't say)."""
+        async def link(case):
+            if case.card is None:
+                return None
+            try:
+                return (await client.chat_getPermalink(channel=case.card.channel, message_ts=case.card.id))["permalink"]
+            except SlackApiError:
+                return None
+        cases = (await self.recovery.open_cases(workspace=workspace, owner=user))[:cards.LISTED_CASES_MAX]
+        return list(zip(cases, await asyncio.gather(*(link(case) for case in cases))))
 
     async def _check_admin(self, client: AsyncWebClient, user: str) -> None:
         """Admins are the workspace's admins and owners, plus the people in AMENDS_ADMINS."""

@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cases import Case, MessageRef
 from bot.checklist import Step
+from bot.errors import Refusal
 from bot.recovery import Recovery
 from cards import slack as cards
 
@@ -24,6 +25,16 @@ CANNOT_POST_HERE = {"channel_not_found", "not_in_channel", "is_archived", "restr
 
 def slack_error(error: SlackApiError) -> str:
     return (error.response.get("error") if error.response is not None else None) or "unknown_error"
+
+
+async def display_name(client: AsyncWebClient, user: str, *, fallback: str) -> str:
+    """How colleagues see the person ("Amy", not the handle "amy.b"); the handle if Slack can't say."""
+    try:
+        info = (await client.users_info(user=user))["user"]
+    except SlackApiError:
+        return fallback or user
+    profile = info.get("profile") or {}
+    return profile.get("display_name") or info.get("real_name") or profile.get("real_name") or fallback or user
 
 
 async def dm_channel(client: AsyncWebClient, user: str) -> str:
@@ -46,7 +57,9 @@ class SlackPublisher:
             posted = await client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
         except SlackApiError as error:
             if slack_error(error) not in CANNOT_POST_HERE:
-                raise
+                log.error("card of %s not posted: %s", case.id, slack_error(error))
+                raise Refusal(f"{case.id} is saved, but Slack didn't take its card ({slack_error(error)}). "
+                              "Try again in a moment; `/recover list` shows your open cases.") from error
             log.info("can't post %s in %s (%s); sending it to the owner's DM", case.id, channel, slack_error(error))
             posted = await client.chat_postMessage(channel=await dm_channel(client, case.owner), text=text,
                                                    blocks=blocks, unfurl_links=False)
@@ -67,20 +80,37 @@ class SlackPublisher:
                                                  ref=MessageRef(channel=posted["channel"], id=posted["ts"]))
 
     async def advance(self, client: AsyncWebClient, case: Case, *, done: Step) -> Case:
-        """After a step is recorded: tick its message, refresh the card, then the next step or the close."""
+        """After a step is recorded: the next step (or the close) first, since that is what the person
+        needs; then tick the done step's message and refresh the card, which only tidy the thread."""
+        if case.current_step is not None:
+            case = await self.post_step(client, case, case.current_step)
+        else:
+            case = await self.close(client, case)
         ref = case.step_posts.get(done)
         if ref is not None:
             text, blocks = cards.step_message(case, done)
-            await client.chat_update(channel=ref.channel, ts=ref.id, text=text, blocks=blocks)
+            await self._tidy(client.chat_update(channel=ref.channel, ts=ref.id, text=text, blocks=blocks))
         await self.refresh_card(client, case)
-        if case.current_step is not None:
-            return await self.post_step(client, case, case.current_step)
-        return await self.close(client, case)
+        return case
+
+    async def resume(self, client: AsyncWebClient, case: Case) -> Case:
+        """Post the current step again if its message never made it to Slack, so no case is stuck."""
+        if case.is_closed or case.card is None or case.current_step in case.step_posts:
+            return case
+        return await self.post_step(client, case, case.current_step)
 
     async def refresh_card(self, client: AsyncWebClient, case: Case) -> None:
         if case.card is not None:
             text, blocks = cards.case_card(case)
-            await client.chat_update(channel=case.card.channel, ts=case.card.id, text=text, blocks=blocks)
+            await self._tidy(client.chat_update(channel=case.card.channel, ts=case.card.id, text=text, blocks=blocks))
+
+    @staticmethod
+    async def _tidy(update) -> None:
+        """An in-place update is cosmetic: the case is already recorded, so a failure is logged, not raised."""
+        try:
+            await update
+        except SlackApiError as error:
+            log.warning("could not update a message in place: %s", slack_error(error))
 
     async def close(self, client: AsyncWebClient, case: Case) -> Case:
         """Post the summary to the recovery channel; without one, keep it in the thread and tell the admins."""
