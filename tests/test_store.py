@@ -437,6 +437,26 @@ async def test_recovery_channel(recovery):
     assert await recovery.recovery_channel(workspace=W2) == "C2"
 
 
+async def test_references_are_kept_per_workspace_and_key(store):
+    reference = {"serviceUrl": "https://smba.example/", "conversation": {"id": "19:abc@thread.tacv2"}}
+    await store.put_reference(workspace="T1", key="recovery_channel", value=reference)
+    assert await store.reference(workspace="T1", key="recovery_channel") == reference
+    assert await store.reference(workspace="T2", key="recovery_channel") is None
+    assert await store.reference(workspace="T1", key="person:U1") is None
+    changed = {**reference, "conversation": {"id": "19:def@thread.tacv2"}}
+    await store.put_reference(workspace="T1", key="recovery_channel", value=changed)
+    assert await store.reference(workspace="T1", key="recovery_channel") == changed
+
+
+async def test_granted_admins_are_per_workspace(store):
+    assert await store.granted_admins(workspace="T1") == set()
+    await store.grant_admin(workspace="T1", person="U1")
+    await store.grant_admin(workspace="T1", person="U1")
+    await store.grant_admin(workspace="T1", person="U2")
+    assert await store.granted_admins(workspace="T1") == {"U1", "U2"}
+    assert await store.granted_admins(workspace="T2") == set()
+
+
 async def test_first_time_within_the_window(recovery, clock):
     assert await recovery.first_time("slack:evt-1") is True
     assert await recovery.first_time("slack:evt-1") is False

@@ -83,6 +83,24 @@ class Store(ABC):
     async def set_recovery_channel(self, *, workspace: str, channel: str) -> None:
         """Set where summaries go."""
 
+    # --- platform addresses and grants -------------------------------------------------------
+    @abstractmethod
+    async def put_reference(self, *, workspace: str, key: str, value: dict) -> None:
+        """Keep a JSON-able platform address under a key (e.g. a Teams ConversationReference for
+        "recovery_channel" or "person:<id>"), so proactive messages survive restarts."""
+
+    @abstractmethod
+    async def reference(self, *, workspace: str, key: str) -> dict | None:
+        """The value kept under key, or None."""
+
+    @abstractmethod
+    async def grant_admin(self, *, workspace: str, person: str) -> None:
+        """Make a person an Amends admin of the workspace (besides the platform's own admins)."""
+
+    @abstractmethod
+    async def granted_admins(self, *, workspace: str) -> set[str]:
+        """The people granted admin in this workspace."""
+
     # --- idempotency -------------------------------------------------------------------------
     @abstractmethod
     async def first_time(self, *, key: str, at: datetime, keep: timedelta) -> bool:

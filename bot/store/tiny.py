@@ -251,6 +251,30 @@ class TinyStore(Store):
                                           Query().workspace == workspace)
         await self._run(op, write=True)
 
+    # --- platform addresses and grants -------------------------------------------------------
+    async def put_reference(self, *, workspace, key, value):
+        def op(db):
+            db.table("references").upsert({"workspace": workspace, "key": key, "value": value},
+                                          (Query().workspace == workspace) & (Query().key == key))
+        await self._run(op, write=True)
+
+    async def reference(self, *, workspace, key):
+        def op(db):
+            doc = db.table("references").get((Query().workspace == workspace) & (Query().key == key))
+            return None if doc is None else doc["value"]
+        return await self._run(op, write=False)
+
+    async def grant_admin(self, *, workspace, person):
+        def op(db):
+            db.table("admins").upsert({"workspace": workspace, "person": person},
+                                      (Query().workspace == workspace) & (Query().person == person))
+        await self._run(op, write=True)
+
+    async def granted_admins(self, *, workspace):
+        def op(db):
+            return {doc["person"] for doc in db.table("admins").search(Query().workspace == workspace)}
+        return await self._run(op, write=False)
+
     # --- idempotency -------------------------------------------------------------------------
     async def first_time(self, *, key, at, keep):
         def op(db):
