@@ -42,6 +42,7 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
     async def start(app: web.Application) -> None:
+        await store.open()
         if missing:
             log.warning("Slack is off: set %s (see README). /healthz still answers.", " and ".join(missing))
             return

@@ -20,6 +20,9 @@ Compensating = Callable[[Case, Decimal], tuple[Case, LedgerEntry | None]]
 
 
 class Store(ABC):
+    async def open(self) -> None:
+        """Connect or load before the first call (the app's start-up awaits it); nothing to do by default."""
+
     # --- cases -------------------------------------------------------------------------------
     @abstractmethod
     async def open_case(self, *, workspace: str, build: Callable[[int], Case]) -> Case:
