@@ -6,6 +6,7 @@ directly. Backend-specific tests (a TinyDB file on disk) build their own TinySto
 
 import asyncio
 import json
+import os
 import random
 import sys
 from dataclasses import replace
@@ -515,48 +516,163 @@ async def test_data_survives_close_and_reopen(tmp_path, clock):
         await store.close()
 
 
-async def test_the_file_is_valid_json_after_every_operation(tmp_path, clock):
+def _journal(path: Path) -> Path:
+    return Path(str(path) + ".journal")
+
+
+async def _reopened_copy(path: Path, into: Path) -> TinyStore:
+    """Open a copy of the store's files, as a process starting after a crash would see them."""
+    into.mkdir(exist_ok=True)
+    for source in (path, _journal(path)):
+        if source.exists():
+            (into / source.name).write_bytes(source.read_bytes())
+    return TinyStore(path=str(into / path.name))
+
+
+async def test_every_operation_is_on_disk_before_it_returns(tmp_path, clock):
     path = tmp_path / "amends.json"
     store = TinyStore(path=str(path))
     recovery = Recovery(store=store, clock=clock, currency="USD", tz=ZoneInfo("UTC"))
+    copies = iter(range(100))
+
+    async def after_a_crash(check) -> None:
+        copy = await _reopened_copy(path, tmp_path / f"copy{next(copies)}")
+        try:
+            await check(copy)
+        finally:
+            await copy.close()
+
+    async def opened(copy):
+        assert (await copy.get_case(workspace=W1, case_id="R-1001")).what_happened == "cold soup, table 4"
+
+    async def given(copy):
+        assert [e.amount for e in await copy.ledger(workspace=W1)] == [Decimal("5.00")]
+        assert (await copy.get_case(workspace=W1, case_id="R-1001")).compensation.amount == Decimal("5.00")
+
+    async def the_rest(copy):
+        assert await copy.role_of(workspace=W1, person="U1") == "server"
+        assert await copy.recovery_channel(workspace=W1) == "C1"
+        assert await copy.first_time(key="evt-1", at=clock.now(), keep=timedelta(days=1)) is False
+        assert (await copy.get_case(workspace=W1, case_id="R-1001")).is_closed
+
     try:
         await _open(recovery)
-        assert [c["id"] for c in _table(_on_disk(path), "cases")] == ["R-1001"]
+        await after_a_crash(opened)
         for number, step in enumerate((Step.APOLOGISE, Step.EMPATHISE, Step.FIX), start=1):
             await recovery.complete_step(workspace=W1, case_id="R-1001", actor="U1", step=step, note="n")
-            assert len(_table(_on_disk(path), "cases")[0]["done"]) == number
+
+            async def stepped(copy, number=number):
+                assert len((await copy.get_case(workspace=W1, case_id="R-1001")).done) == number
+            await after_a_crash(stepped)
         await recovery.give(workspace=W1, case_id="R-1001", actor="U1", kind="voucher", amount_text="5")
-        data = _on_disk(path)
-        assert [e["amount"] for e in _table(data, "ledger")] == ["5.00"]
-        assert _table(data, "cases")[0]["compensation"]["amount"] == "5.00"
+        await after_a_crash(given)
         await recovery.set_limit(workspace=W1, role="server", limit="25", budget="100/week")
-        assert [r["name"] for r in _table(_on_disk(path), "roles")] == ["server"]
         await recovery.assign_role(workspace=W1, person="U1", role="server")
-        assert _table(_on_disk(path), "people") == [{"workspace": W1, "person": "U1", "role": "server"}]
         await recovery.set_recovery_channel(workspace=W1, channel="C1")
-        assert _table(_on_disk(path), "workspaces")[0]["recovery_channel"] == "C1"
         await recovery.first_time("evt-1")
-        assert [s["key"] for s in _table(_on_disk(path), "seen")] == ["evt-1"]
         await recovery.follow_up(workspace=W1, case_id="R-1001", actor="U1", on=None)
-        assert _table(_on_disk(path), "cases")[0]["closed_at"] is not None
+        await after_a_crash(the_rest)
+        for line in _journal(path).read_text(encoding="utf-8").splitlines():
+            json.loads(line)  # one complete JSON line per operation
         assert list(tmp_path.glob("amends.json.*.tmp")) == []
     finally:
         await store.close()
 
 
-async def test_a_failed_write_raises_store_unavailable_and_keeps_the_old_state(tmp_path, clock, monkeypatch):
+async def test_a_clean_close_leaves_one_file_tinydb_itself_can_open(tmp_path, clock):
+    from tinydb import TinyDB
+    path = tmp_path / "amends.json"
+    store = TinyStore(path=str(path))
+    recovery = Recovery(store=store, clock=clock, currency="USD", tz=ZoneInfo("UTC"))
+    case = await _to_compensate(recovery)
+    await _give(recovery, case, "7")
+    await store.close()
+    assert _journal(path).read_bytes() == b""
+    with TinyDB(str(path)) as db:
+        assert [doc["id"] for doc in db.table("cases").all()] == ["R-1001"]
+        assert [doc["amount"] for doc in db.table("ledger").all()] == ["7.00"]
+
+
+async def test_the_journal_is_folded_into_the_snapshot_as_it_grows(tmp_path, clock, monkeypatch):
+    monkeypatch.setattr(tiny, "COMPACT_AFTER", 5)
+    path = tmp_path / "amends.json"
+    store = TinyStore(path=str(path))
+    recovery = Recovery(store=store, clock=clock, currency="USD", tz=ZoneInfo("UTC"))
+    try:
+        await _open(recovery)
+        await _open(recovery)  # 3 documents: two cases and the counter
+        for number in range(10):  # writes that change documents without adding any
+            await recovery.set_recovery_channel(workspace=W1, channel=f"C{number}")
+        assert path.exists(), "the journal was never folded into the snapshot"
+        assert len(_journal(path).read_text().splitlines()) < 12
+        copy = await _reopened_copy(path, tmp_path / "copy")
+        assert len(await copy.open_cases(workspace=W1, owner="U1")) == 2
+        assert await copy.recovery_channel(workspace=W1) == "C9"
+        await copy.close()
+    finally:
+        await store.close()
+
+
+async def test_replaying_a_journal_over_a_snapshot_that_already_holds_it_is_harmless(tmp_path, clock):
+    """A crash after the snapshot is renamed but before the journal is emptied leaves both."""
+    path = tmp_path / "amends.json"
+    store = TinyStore(path=str(path))
+    recovery = Recovery(store=store, clock=clock, currency="USD", tz=ZoneInfo("UTC"))
+    case = await _to_compensate(recovery)
+    await _give(recovery, case, "7")
+    journal = _journal(path).read_bytes()
+    await store.close()  # folds the journal into the snapshot and empties it
+    _journal(path).write_bytes(journal)  # ...as if the crash came just before emptying it
+    again = TinyStore(path=str(path))
+    try:
+        assert [e.amount for e in await again.ledger(workspace=W1)] == [Decimal("7.00")]
+        assert (await again.get_case(workspace=W1, case_id=case.id)).current_step is Step.FOLLOW_UP
+        recovery = Recovery(store=again, clock=clock, currency="USD", tz=ZoneInfo("UTC"))
+        assert (await _open(recovery)).id == "R-1002"
+    finally:
+        await again.close()
+
+
+async def test_a_torn_last_journal_line_is_dropped_and_a_damaged_middle_is_refused(tmp_path, clock):
+    path = tmp_path / "amends.json"
+    store = TinyStore(path=str(path))
+    recovery = Recovery(store=store, clock=clock, currency="USD", tz=ZoneInfo("UTC"))
+    await _open(recovery)
+    await _open(recovery)
+    lines = _journal(path).read_bytes().splitlines(keepends=True)
+    await store.close()
+    path.unlink()
+
+    _journal(path).write_bytes(lines[0] + lines[1][: len(lines[1]) // 2])  # killed mid-append
+    torn = TinyStore(path=str(path))
+    try:
+        assert [c.id for c in await torn.open_cases(workspace=W1, owner="U1")] == ["R-1001"]
+        assert _journal(path).read_bytes() == lines[0]  # the unfinished line is gone for good
+    finally:
+        await torn.close()
+
+    path.unlink()
+    _journal(path).write_bytes(lines[0][:20] + b"\n" + lines[1])
+    with pytest.raises(ValueError, match="damaged at line 1"):
+        TinyStore(path=str(path))
+
+
+@pytest.mark.parametrize("how", ["nothing written", "half a line written"])
+async def test_a_failed_write_raises_store_unavailable_and_keeps_the_old_state(tmp_path, clock, monkeypatch, how):
     path = tmp_path / "amends.json"
     store = TinyStore(path=str(path))
     recovery = Recovery(store=store, clock=clock, currency="USD", tz=ZoneInfo("UTC"))
     try:
         case = await _to_compensate(recovery)
-        before_disk = path.read_bytes()
+        before_disk = _journal(path).read_bytes()
         attempts = []
 
-        def disk_full(target, text):
-            attempts.append(target)
+        def disk_full(fd, line):
+            attempts.append(line)
+            if how == "half a line written":
+                os.write(fd, line[: len(line) // 2])
             raise OSError(28, "No space left on device")
-        monkeypatch.setattr(tiny, "_write_atomically", disk_full)
+        monkeypatch.setattr(tiny, "_append_line", disk_full)
 
         with pytest.raises(StoreUnavailable) as refused:
             await _give(recovery, case, "10")  # two tables in one write: ledger and cases
@@ -574,16 +690,16 @@ async def test_a_failed_write_raises_store_unavailable_and_keeps_the_old_state(t
                                  until=MONDAY + timedelta(days=1)) == 0
         assert await store.get_case(workspace=W1, case_id="R-1002") is None
         assert await store.roles(workspace=W1) == []
-        # ...and the disk holds the old state.
-        assert path.read_bytes() == before_disk
+        # ...and the disk holds the old state, with no half line left behind.
+        assert _journal(path).read_bytes() == before_disk
 
         monkeypatch.undo()
         given, entry = await _give(recovery, case, "10")
         assert (await _open(recovery)).id == "R-1002"  # the failed open allocated no number
         assert await store.ledger(workspace=W1) == [entry]
-        data = _on_disk(path)
-        assert [e["case_id"] for e in _table(data, "ledger")] == [case.id]
-        assert sorted(c["id"] for c in _table(data, "cases")) == ["R-1001", "R-1002"]
+        copy = await _reopened_copy(path, tmp_path / "copy")
+        assert [e.case_id for e in await copy.ledger(workspace=W1)] == [case.id]
+        await copy.close()
     finally:
         await store.close()
 
@@ -593,6 +709,26 @@ async def test_a_failed_write_raises_store_unavailable_and_keeps_the_old_state(t
         assert list(tmp_path.glob("amends.json.*.tmp")) == []
     finally:
         await reopened.close()
+
+
+async def test_a_failed_fold_keeps_everything_in_the_journal(tmp_path, clock, monkeypatch):
+    def no_room(path, tables):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(tiny, "COMPACT_AFTER", 2)
+    monkeypatch.setattr(tiny, "_write_snapshot", no_room)
+    path = tmp_path / "amends.json"
+    store = TinyStore(path=str(path))
+    recovery = Recovery(store=store, clock=clock, currency="USD", tz=ZoneInfo("UTC"))
+    try:
+        for _ in range(5):
+            await _open(recovery)  # every write still succeeds
+        assert not path.exists() and len(_journal(path).read_text().splitlines()) == 5
+        copy = await _reopened_copy(path, tmp_path / "copy")
+        assert len(await copy.open_cases(workspace=W1, owner="U1")) == 5
+        await copy.close()
+    finally:
+        monkeypatch.undo()
+        await store.close()
 
 
 async def test_a_corrupt_file_is_refused_with_a_clear_error(tmp_path):
@@ -690,12 +826,12 @@ async def test_a_killed_process_loses_no_committed_operation(tmp_path):
         assert lines[0] == "setup"
         reported += lines[1:]
 
-        data = _on_disk(path)  # the file parses as JSON, whatever moment the kill hit
-        store = TinyStore(path=str(path))
+        store = TinyStore(path=str(path))  # opens cleanly, whatever moment the kill hit
         try:
             assert list(tmp_path.glob("amends.json.*.tmp")) == [], "stale temp files survived reopening"
-            assert list(tmp_path.iterdir()) == [path]
+            assert {p.name for p in tmp_path.iterdir()} <= {path.name, _journal(path).name}
             opened = [line.split()[1] for line in reported if line.startswith("open ")]
+            data = store._state.tables
             docs = _table(data, "cases")
             ids = [doc["id"] for doc in docs]
             assert len(ids) == len(set(ids)), "a case number was allocated twice"
