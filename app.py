@@ -13,13 +13,13 @@ from bot.clock import Clock, SystemClock
 from bot.recovery import Recovery
 from bot.settings import Settings
 from bot.store import Store, open_store
-from handlers.slack import build_slack_app
+from handlers.slack import SlackApp, build_slack_app
 
 log = logging.getLogger("amends")
 
 RECOVERY = web.AppKey("recovery", Recovery)
 HTTP = web.AppKey("http", ClientSession)
-SLACK = web.AppKey("slack", object)
+SLACK = web.AppKey("slack", SlackApp)
 
 MAX_BODY = 1024 * 1024  # Slack's payloads are a few kB; anything near this is not Slack
 
@@ -38,7 +38,7 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
     async def slack_events(request: web.Request) -> web.Response:
         if missing:
             return web.json_response({"error": f"Slack is not configured: set {', '.join(missing)}"}, status=503)
-        bolt = request.app[SLACK]
+        bolt = request.app[SLACK].bolt
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
     async def start(app: web.Application) -> None:
@@ -50,6 +50,8 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
         app[SLACK] = build_slack_app(settings=settings, recovery=recovery, session=app[HTTP])
 
     async def stop(app: web.Application) -> None:
+        if SLACK in app:
+            await app[SLACK].background.drain()
         if HTTP in app:
             await app[HTTP].close()
         await store.close()

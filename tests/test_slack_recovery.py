@@ -64,8 +64,8 @@ async def test_a_whole_recovery_from_command_to_summary(slack, fake_slack, bot, 
     assert "<#CREC>" in json.dumps(closing[0].args["blocks"])
     case = await bot.recovery.case(workspace="T1", case_id="R-1001")
     assert case.is_closed and case.follow_up_on == date(2026, 11, 26) and case.summary.channel == "CREC"
-    final_card = [c for c in fake_slack.of("chat.update") if c.args["ts"] == card.answer["ts"]][-1]
-    assert "closed" in final_card.args["text"]
+    await fake_slack.wait_for("chat.update", where=lambda c: c.args["ts"] == card.answer["ts"]
+                              and "closed" in c.args["text"])
 
 
 async def test_with_no_recovery_channel_the_summary_stays_in_the_thread_and_admins_are_told(slack, fake_slack):

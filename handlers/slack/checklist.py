@@ -1,13 +1,19 @@
 """The buttons and forms of a case's thread: tick a step, add a note, give, follow up.
 
-Each handler reads the case id (and the step the button was drawn for) from the button,
-asks the domain, and on success lets the publisher update the thread. A refusal — someone
-else's case, a step already done, an amount over the allowance — reaches the person as one
-sentence (in the form, when there is one) and changes nothing.
+Each handler reads the case id (and the step the button was drawn for) from the button, asks
+the domain, and on success lets the publisher update the thread. A refusal (someone else's
+case, a step already done, an amount over the allowance) reaches the person as one sentence
+(in the form, when there is one) and changes nothing.
+
+Buttons ack at once and do their work in the background. A form is validated and recorded in
+its ack, so a refusal is shown inside the form (response_action "errors") and the form only
+closes once the change is recorded; the thread is then updated in the background, and only
+for a form whose ack recorded something (a second submit of the same form records nothing).
 """
 
 import json
 from datetime import date, timedelta
+from functools import partial
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -18,9 +24,9 @@ from bot.recovery import NOTE_MAX, Recovery
 from cards import slack as cards
 from cards.ids import Action, Field, Form, read_button_value
 from cards.text import humanize_slack_markup
+from handlers.slack.background import Background
 from handlers.slack.publish import SlackPublisher, display_name
 from handlers.slack.replies import tell, user_of
-
 
 def _workspace(body: dict, context) -> str:
     return context.team_id or (body.get("team") or {}).get("id", "")
@@ -36,153 +42,172 @@ def _value(view: dict, field: Field) -> str:
     return state.get("value") or ""
 
 
+def _form_case(view: dict) -> tuple[str, Step | None]:
+    """The case (and step) a form was opened for, from its private_metadata."""
+    meta = json.loads(view.get("private_metadata") or "{}")
+    try:
+        return meta.get("case", ""), Step(meta["step"]) if "step" in meta else None
+    except ValueError:
+        return meta.get("case", ""), None
+
+
 class ChecklistHandlers:
-    def __init__(self, *, recovery: Recovery, publisher: SlackPublisher):
+    def __init__(self, *, recovery: Recovery, publisher: SlackPublisher, background: Background):
         self.recovery = recovery
+        self.background = background
         self.publisher = publisher
 
     def register(self, app: AsyncApp) -> None:
-        app.action(Action.STEP_DONE.value)(self.on_step_done)
-        app.action(Action.STEP_NOTE.value)(self.on_step_note)
-        app.action(Action.GIVE.value)(self.on_give)
-        app.action(Action.NOTHING_NEEDED.value)(self.on_nothing_needed)
-        app.action(Action.FOLLOW_UP_TOMORROW.value)(self.on_follow_up_in)
-        app.action(Action.FOLLOW_UP_NEXT_WEEK.value)(self.on_follow_up_in)
-        app.action(Action.FOLLOW_UP_PICK.value)(self.on_follow_up_pick)
-        app.action(Action.NO_FOLLOW_UP.value)(self.on_follow_up_in)
-        app.view(Form.NEW_CASE.value)(self.on_new_case_form)
-        app.view(Form.STEP_NOTE.value)(self.on_note_form)
-        app.view(Form.GIVE.value)(self.on_give_form)
-        app.view(Form.FOLLOW_UP.value)(self.on_follow_up_form)
+        buttons = {
+            Action.STEP_DONE: self.on_step_done,
+            Action.STEP_NOTE: self.on_step_note,
+            Action.GIVE: self.on_give,
+            Action.NOTHING_NEEDED: self.on_nothing_needed,
+            Action.FOLLOW_UP_TOMORROW: self.on_follow_up_in,
+            Action.FOLLOW_UP_NEXT_WEEK: self.on_follow_up_in,
+            Action.NO_FOLLOW_UP: self.on_follow_up_in,
+            Action.FOLLOW_UP_PICK: self.on_follow_up_pick,
+        }
+        for action, work in buttons.items():
+            app.action(action.value)(self.background.acked(self._button(work)))
+        forms = {
+            Form.NEW_CASE: (self.record_new_case, self.show_new_case),
+            Form.STEP_NOTE: (self.record_note, self.show_progress),
+            Form.GIVE: (self.record_gift, self.show_progress),
+            Form.FOLLOW_UP: (self.record_follow_up, self.show_progress),
+        }
+        for form, (record, show) in forms.items():
+            app.view(form.value)(self._form(record, show))
+
+    def _form(self, record, show):
+        """Record in the ack (a refusal shows in the form); show the result in the background."""
+        async def listener(ack, body, view, client, respond, context) -> None:
+            recorded = await record(ack=ack, body=body, view=view, client=client, context=context)
+            if recorded:
+                self.background.start(partial(show, recorded=recorded), body=body, client=client,
+                                      respond=respond, context=context)
+        return listener
 
     # --- buttons -----------------------------------------------------------------------------
-    async def _button(self, ack, body, action, respond, client, context, work) -> None:
-        """Ack at once, then do the work; a refusal is told to the person who clicked."""
-        await ack()
-        case_id, step = read_button_value(action.get("value", ""))
-        try:
-            if step is None:
-                raise Refusal("That button is out of date; use the latest message in the case thread.")
-            await work(workspace=_workspace(body, context), case_id=case_id, step=step, actor=user_of(body))
-        except StepNotOpen as refusal:
-            await tell(body=body, respond=respond, client=client, text=refusal.sentence)
-            case = await self.recovery.case(workspace=_workspace(body, context), case_id=case_id)
-            if case.owner == user_of(body):
-                await self.publisher.resume(client, case)
-        except Refusal as refusal:
-            await tell(body=body, respond=respond, client=client, text=refusal.sentence)
+    def _button(self, work):
+        """Read the button, run the work; a refusal is told to the person who clicked."""
+        async def run(*, body, client, respond, context) -> None:
+            action = body["actions"][0]
+            case_id, step = read_button_value(action.get("value", ""))
+            workspace, actor = _workspace(body, context), user_of(body)
+            try:
+                if step is None:
+                    raise Refusal("That button is out of date; use the latest message in the case thread.")
+                await work(workspace=workspace, case_id=case_id, step=step, actor=actor, action=action,
+                           body=body, client=client)
+            except StepNotOpen as refusal:
+                await tell(body=body, respond=respond, client=client, text=refusal.sentence)
+                case = await self.recovery.case(workspace=workspace, case_id=case_id)
+                if case.owner == actor:  # the step they see may have lost its follow-on message
+                    await self.publisher.resume(client, case)
+            except Refusal as refusal:
+                await tell(body=body, respond=respond, client=client, text=refusal.sentence)
+        run.__name__ = work.__name__
+        return run
 
-    async def on_step_done(self, ack, body, action, respond, client: AsyncWebClient, context) -> None:
-        async def work(*, workspace, case_id, step, actor):
-            case = await self.recovery.complete_step(workspace=workspace, case_id=case_id, actor=actor, step=step)
-            await self.publisher.advance(client, case, done=step)
-        await self._button(ack, body, action, respond, client, context, work)
+    async def on_step_done(self, *, workspace, case_id, step, actor, action, body, client: AsyncWebClient):
+        case = await self.recovery.complete_step(workspace=workspace, case_id=case_id, actor=actor, step=step)
+        await self.publisher.advance(client, case, done=step)
 
-    async def on_step_note(self, ack, body, action, respond, client: AsyncWebClient, context) -> None:
-        async def work(*, workspace, case_id, step, actor):
-            case = await self.recovery.check_can_act(workspace=workspace, case_id=case_id, actor=actor, step=step)
-            await client.views_open(trigger_id=body["trigger_id"], view=cards.note_form(case, step, note_max=NOTE_MAX))
-        await self._button(ack, body, action, respond, client, context, work)
+    async def on_step_note(self, *, workspace, case_id, step, actor, action, body, client: AsyncWebClient):
+        case = await self.recovery.check_can_act(workspace=workspace, case_id=case_id, actor=actor, step=step)
+        await client.views_open(trigger_id=body["trigger_id"], view=cards.note_form(case, step, note_max=NOTE_MAX))
 
-    async def on_give(self, ack, body, action, respond, client: AsyncWebClient, context) -> None:
-        async def work(*, workspace, case_id, step, actor):
-            case = await self.recovery.check_can_act(workspace=workspace, case_id=case_id, actor=actor,
-                                                     step=Step.COMPENSATE)
-            allowance = await self.recovery.allowance(workspace=workspace, person=actor)
-            await client.views_open(trigger_id=body["trigger_id"], view=cards.give_form(
-                case, allowance=allowance, catalogue=self.recovery.catalogue))
-        await self._button(ack, body, action, respond, client, context, work)
+    async def on_give(self, *, workspace, case_id, step, actor, action, body, client: AsyncWebClient):
+        case = await self.recovery.check_can_act(workspace=workspace, case_id=case_id, actor=actor,
+                                                 step=Step.COMPENSATE)
+        allowance = await self.recovery.allowance(workspace=workspace, person=actor)
+        await client.views_open(trigger_id=body["trigger_id"], view=cards.give_form(
+            case, allowance=allowance, catalogue=self.recovery.catalogue))
 
-    async def on_nothing_needed(self, ack, body, action, respond, client: AsyncWebClient, context) -> None:
-        async def work(*, workspace, case_id, step, actor):
-            case = await self.recovery.nothing_needed(workspace=workspace, case_id=case_id, actor=actor)
-            await self.publisher.advance(client, case, done=Step.COMPENSATE)
-        await self._button(ack, body, action, respond, client, context, work)
+    async def on_nothing_needed(self, *, workspace, case_id, step, actor, action, body, client: AsyncWebClient):
+        case = await self.recovery.nothing_needed(workspace=workspace, case_id=case_id, actor=actor)
+        await self.publisher.advance(client, case, done=Step.COMPENSATE)
 
-    async def on_follow_up_in(self, ack, body, action, respond, client: AsyncWebClient, context) -> None:
+    async def on_follow_up_in(self, *, workspace, case_id, step, actor, action, body, client: AsyncWebClient):
         days = {Action.FOLLOW_UP_TOMORROW.value: 1, Action.FOLLOW_UP_NEXT_WEEK.value: 7}.get(action["action_id"])
+        on = None if days is None else self.recovery.today() + timedelta(days=days)
+        case = await self.recovery.follow_up(workspace=workspace, case_id=case_id, actor=actor, on=on)
+        await self.publisher.advance(client, case, done=Step.FOLLOW_UP)
 
-        async def work(*, workspace, case_id, step, actor):
-            on = None if days is None else self.recovery.today() + timedelta(days=days)
-            case = await self.recovery.follow_up(workspace=workspace, case_id=case_id, actor=actor, on=on)
-            await self.publisher.advance(client, case, done=Step.FOLLOW_UP)
-        await self._button(ack, body, action, respond, client, context, work)
+    async def on_follow_up_pick(self, *, workspace, case_id, step, actor, action, body, client: AsyncWebClient):
+        case = await self.recovery.check_can_act(workspace=workspace, case_id=case_id, actor=actor,
+                                                 step=Step.FOLLOW_UP)
+        await client.views_open(trigger_id=body["trigger_id"], view=cards.follow_up_form(
+            case, initial=cards.default_follow_up(self.recovery.today())))
 
-    async def on_follow_up_pick(self, ack, body, action, respond, client: AsyncWebClient, context) -> None:
-        async def work(*, workspace, case_id, step, actor):
-            case = await self.recovery.check_can_act(workspace=workspace, case_id=case_id, actor=actor,
-                                                     step=Step.FOLLOW_UP)
-            await client.views_open(trigger_id=body["trigger_id"], view=cards.follow_up_form(
-                case, initial=cards.default_follow_up(self.recovery.today())))
-        await self._button(ack, body, action, respond, client, context, work)
-
-    # --- forms -------------------------------------------------------------------------------
-    # A form is validated and recorded before it is acked: a refusal is shown in the form itself
-    # (response_action "errors"), and the form only closes once the change is recorded.
-
-    async def on_new_case_form(self, ack, body, view, client: AsyncWebClient, context) -> None:
+    # --- forms: record in the ack ------------------------------------------------------------
+    async def record_new_case(self, *, ack, body, view, client: AsyncWebClient, context) -> dict | None:
         what = humanize_slack_markup(_value(view, Field.WHAT)).strip()
         if not what:
-            await ack(response_action="errors", errors={Field.WHAT.value: "Say what happened, e.g. cold soup, waited 40 min."})
-            return
+            await ack(response_action="errors",
+                      errors={Field.WHAT.value: "Say what happened, e.g. cold soup, waited 40 min."})
+            return None
         user = body["user"]
         case = await self.recovery.open_case(
             workspace=_workspace(body, context), owner=user["id"],
             owner_name=await display_name(client, user["id"], fallback=user.get("name", "")),
             what_happened=what, customer=humanize_slack_markup(_value(view, Field.CUSTOMER)))
         await ack()
-        channel = json.loads(view.get("private_metadata") or "{}").get("channel") or user["id"]
-        case, moved = await self.publisher.publish_case(client, case, channel=channel)
-        if moved:
-            await tell(body=body, respond=None, client=client,
-                       text=f"I can't post in that conversation, so {case.id} is here in our DM.")
+        return {"case": case.id}
 
-    def _case_of(self, view: dict) -> tuple[str, Step | None]:
-        meta = json.loads(view.get("private_metadata") or "{}")
-        try:
-            return meta.get("case", ""), Step(meta["step"]) if "step" in meta else None
-        except ValueError:
-            return meta.get("case", ""), None
-
-    async def on_note_form(self, ack, body, view, client: AsyncWebClient, context) -> None:
+    async def record_note(self, *, ack, body, view, client, context) -> dict | None:
         note = _value(view, Field.NOTE).strip()
-        case_id, step = self._case_of(view)
+        case_id, step = _form_case(view)
         if not note:
             await ack(response_action="errors", errors={Field.NOTE.value: "Write a note, or cancel and tap Done."})
-            return
+            return None
         try:
-            case = await self.recovery.complete_step(workspace=_workspace(body, context), case_id=case_id,
-                                                     actor=body["user"]["id"], step=step, note=note)
+            await self.recovery.complete_step(workspace=_workspace(body, context), case_id=case_id,
+                                              actor=body["user"]["id"], step=step, note=note)
         except Refusal as refusal:
             await ack(response_action="errors", errors={Field.NOTE.value: refusal.sentence})
-            return
+            return None
         await ack()
-        await self.publisher.advance(client, case, done=step)
+        return {"case": case_id, "step": step.value}
 
-    async def on_give_form(self, ack, body, view, client: AsyncWebClient, context) -> None:
-        case_id, _ = self._case_of(view)
+    async def record_gift(self, *, ack, body, view, client, context) -> dict | None:
+        case_id, _ = _form_case(view)
         try:
-            case, _entry = await self.recovery.give(
-                workspace=_workspace(body, context), case_id=case_id, actor=body["user"]["id"],
-                kind=_value(view, Field.KIND), amount_text=_value(view, Field.AMOUNT))
+            await self.recovery.give(workspace=_workspace(body, context), case_id=case_id, actor=body["user"]["id"],
+                                     kind=_value(view, Field.KIND), amount_text=_value(view, Field.AMOUNT))
         except Refusal as refusal:
             await ack(response_action="errors", errors={Field.AMOUNT.value: refusal.sentence})
-            return
+            return None
         await ack()
-        await self.publisher.advance(client, case, done=Step.COMPENSATE)
+        return {"case": case_id, "step": Step.COMPENSATE.value}
 
-    async def on_follow_up_form(self, ack, body, view, client: AsyncWebClient, context) -> None:
-        case_id, _ = self._case_of(view)
+    async def record_follow_up(self, *, ack, body, view, client, context) -> dict | None:
+        case_id, _ = _form_case(view)
         try:
             picked = date.fromisoformat(_value(view, Field.DATE))
         except ValueError:
             await ack(response_action="errors", errors={Field.DATE.value: "Pick a date."})
-            return
+            return None
         try:
-            case = await self.recovery.follow_up(workspace=_workspace(body, context), case_id=case_id,
-                                                 actor=body["user"]["id"], on=picked)
+            await self.recovery.follow_up(workspace=_workspace(body, context), case_id=case_id,
+                                          actor=body["user"]["id"], on=picked)
         except Refusal as refusal:
             await ack(response_action="errors", errors={Field.DATE.value: refusal.sentence})
-            return
+            return None
         await ack()
-        await self.publisher.advance(client, case, done=Step.FOLLOW_UP)
+        return {"case": case_id, "step": Step.FOLLOW_UP.value}
+
+    # --- forms: show the result in the background ---------------------------------------------
+    async def show_new_case(self, *, recorded: dict, body, client: AsyncWebClient, respond, context) -> None:
+        user = body["user"]
+        case = await self.recovery.case(workspace=_workspace(body, context), case_id=recorded["case"])
+        channel = json.loads(body["view"].get("private_metadata") or "{}").get("channel") or user["id"]
+        case, moved = await self.publisher.publish_case(client, case, channel=channel)
+        if moved:
+            await tell(body=body, respond=respond, client=client,
+                       text=f"I can't post in that conversation, so {case.id} is here in our DM.")
+
+    async def show_progress(self, *, recorded: dict, body, client: AsyncWebClient, respond, context) -> None:
+        case = await self.recovery.case(workspace=_workspace(body, context), case_id=recorded["case"])
+        await self.publisher.advance(client, case, done=Step(recorded["step"]))

@@ -14,6 +14,7 @@ from bot.roles import describe_role
 from cards import slack as cards
 from cards.text import humanize_slack_markup
 from handlers.slack.publish import SlackPublisher, display_name, slack_error
+from handlers.slack.background import Background
 from handlers.slack.replies import tell
 
 COMMAND = "/recover"
@@ -22,17 +23,18 @@ CHANNEL_MENTION = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
 class RecoverCommand:
-    def __init__(self, *, recovery: Recovery, publisher: SlackPublisher, admins: frozenset[str]):
+    def __init__(self, *, recovery: Recovery, publisher: SlackPublisher, admins: frozenset[str],
+                 background: Background):
         self.recovery = recovery
+        self.background = background
         self.publisher = publisher
         self.admins = admins
 
     def register(self, app: AsyncApp) -> None:
-        app.command(COMMAND)(self.on_command)
+        app.command(COMMAND)(self.background.acked(self.on_command))
 
-    async def on_command(self, ack, body, command, client: AsyncWebClient, respond, context) -> None:
-        await ack()
-        workspace, user = context.team_id or command.get("team_id", ""), command["user_id"]
+    async def on_command(self, *, body, client: AsyncWebClient, respond, context) -> None:
+        workspace, user = context.team_id or body.get("team_id", ""), body["user_id"]
 
         async def say(text: str, blocks: list[dict] | None = None) -> None:
             if blocks is None:
@@ -41,16 +43,16 @@ class RecoverCommand:
                 await respond(text=text, blocks=blocks, response_type="ephemeral")
 
         try:
-            parsed = commands.parse(command.get("text", ""), prefix=COMMAND)
+            parsed = commands.parse(body.get("text", ""), prefix=COMMAND)
             match parsed:
                 case commands.AskForDetails():
-                    await client.views_open(trigger_id=command["trigger_id"], view=cards.new_case_form(
-                        channel=command["channel_id"], what_max=WHAT_HAPPENED_MAX, customer_max=CUSTOMER_MAX))
+                    await client.views_open(trigger_id=body["trigger_id"], view=cards.new_case_form(
+                        channel=body["channel_id"], what_max=WHAT_HAPPENED_MAX, customer_max=CUSTOMER_MAX))
                 case commands.OpenCase(what_happened=what):
-                    case = await self.recovery.open_case(
-                        workspace=workspace, owner=user, owner_name=await display_name(client, user, fallback=command.get("user_name", "")),
-                        what_happened=humanize_slack_markup(what))
-                    case, moved = await self.publisher.publish_case(client, case, channel=command["channel_id"])
+                    name = await display_name(client, user, fallback=body.get("user_name", ""))
+                    case = await self.recovery.open_case(workspace=workspace, owner=user, owner_name=name,
+                                                         what_happened=humanize_slack_markup(what))
+                    case, moved = await self.publisher.publish_case(client, case, channel=body["channel_id"])
                     if moved:
                         await say(f"I can't post in this conversation, so {case.id} is in your DM with me. "
                                   "To keep cases in a channel, invite me there with /invite @Amends.")
