@@ -1,5 +1,7 @@
 """Steps a person takes in Slack, built from what the bot actually posted (found in the fake's records)."""
 
+import uuid
+
 from bot.checklist import CHECKLIST, GUIDANCE, Step
 from tests.doubles.slack_api import Call, FakeSlack
 from tests.doubles.slack_client import SlackDriver
@@ -25,12 +27,18 @@ async def wait_step(fake: FakeSlack, card: Call, step: Step) -> Call:
 
 async def open_case(slack: SlackDriver, fake: FakeSlack, text: str = "cold soup, table 4, waited 40 min",
                     **kwargs) -> Call:
-    """Type /recover <text>; return the case card once its first step is in the thread."""
-    before = len(fake.of("chat.postMessage"))
+    """Type /recover <text>; return the case card once its first step is in the thread. The card is
+    found by where it was posted (the channel, or the bot's DM with the person), so several people
+    can open cases at once."""
+    user, channel = kwargs.get("user", "U1"), kwargs.get("channel", "C1")
+    seen = {id(c) for c in fake.of("chat.postMessage")}
+
+    def is_card(c: Call) -> bool:
+        return (id(c) not in seen and "thread_ts" not in c.args and c.answer.get("ok")
+                and c.args["channel"] in (channel, f"DBOT{user}"))
     status, _ = await slack.command(text, **kwargs)
     assert status == 200
-    posts = await fake.wait_for("chat.postMessage", count=before + 2)
-    card = next(c for c in posts[before:] if "thread_ts" not in c.args and c.answer.get("ok"))
+    card = (await fake.wait_for("chat.postMessage", where=is_card))[0]
     await wait_step(fake, card, Step.APOLOGISE)
     return card
 
@@ -52,9 +60,9 @@ async def walk_to(slack: SlackDriver, fake: FakeSlack, card: Call, step: Step, *
 async def give(slack: SlackDriver, fake: FakeSlack, compensate_message: Call, amount: str, *,
                kind: str | None = None, **who) -> tuple[int, str]:
     """Tap "Give something…" and submit the form; returns the submission's HTTP answer."""
-    count = len(fake.of("views.open")) + 1
-    await slack.click(compensate_message, "give", **who)
-    view = await opened_view(fake, count)
+    trigger = f"give-{uuid.uuid4().hex}"
+    await slack.post(slack.click_body(compensate_message, "give", trigger_id=trigger, **who))
+    view = (await fake.wait_for("views.open", where=lambda c: c.args.get("trigger_id") == trigger))[0]
     values: dict = {"amount": amount}
     if kind:
         values["kind"] = {"selected_option": {"text": {"type": "plain_text", "text": kind}, "value": kind}}

@@ -1,35 +1,37 @@
-"""The embedded store: TinyDB's document layout, held in memory with indexes, made durable by a journal.
+"""The embedded store: TinyDB's JSON layout on disk, a journal for every write, and a small index in memory.
 
-Why not TinyDB's own tables: every TinyDB insert rebuilds and rewrites the whole table, and every
-query scans it, so after a year of history each write costs ~100 ms on the bot's one event loop.
-Here the cost of an operation does not grow with history:
+Why not TinyDB's own tables: every TinyDB insert rebuilds and rewrites the whole table and every
+query scans it, so after a year of history each write costs ~100 ms on the bot's one event loop;
+and holding every document in memory instead costs ~5 kB per case (hundreds of MB for a year).
+Here both time and memory per operation stay flat as history grows:
 
-- All documents live in memory in TinyDB's layout (``{table: {doc_id: doc}}``) with the indexes
-  the store's queries need: a case by id, a person's open cases, an employee's ledger by time.
-- Each operation is one transaction. Its changes are applied with an undo log and appended to
-  the journal (``<AMENDS_DB>.journal``) as one JSON line, written and fsynced before the caller
-  hears "done": a crash loses nothing acknowledged. A torn last line was never acknowledged and
-  is dropped on load; a failed append is truncated away and the changes undone.
+- Documents live on disk. Memory holds where each case is (file, offset, length), the documents
+  of *open* cases (the ones being worked on), the small tables (roles, people, settings), and for
+  each employee the times and amounts of their ledger entries in compact arrays, which is all a
+  budget check needs. Closed cases and ledger entries are read from disk when asked for.
+- Each operation is one transaction. Its writes are buffered, appended to the journal
+  (``<AMENDS_DB>.journal``) as one JSON line, written and fsynced, and only then applied to
+  memory, so a failed write leaves nothing to undo and nothing acknowledged is ever lost. A torn
+  last line (a crash mid-append: its commit never returned) is dropped on load.
 - When the journal outgrows the data it is folded into the snapshot, the TinyDB JSON file at
-  AMENDS_DB: written to a temp file, fsynced, renamed over the old one (then the directory is
-  fsynced), and only then is the journal emptied. Each journal line holds whole documents, so
-  replaying it over a snapshot that already contains it is harmless: a crash between the two
-  steps is safe. The snapshot is written document by document, so the event loop is never
-  starved of the GIL for long; after a clean shutdown it alone holds everything, and TinyDB
-  itself can open it.
-- Every call runs on one worker thread: the one lock all writes go through, and disk I/O stays
-  off the event loop.
+  AMENDS_DB, one document per line (still valid JSON that TinyDB itself opens): written to a temp
+  file, fsynced, renamed over the old one, the directory fsynced, and only then is the journal
+  emptied. The journal starts with its generation number and the snapshot records the last
+  generation folded into it, so a journal the snapshot already holds (a crash between the two
+  steps) is recognised and emptied instead of replayed: nothing is ever counted twice.
+- Every call runs on one worker thread: the one lock all writes go through, and disk I/O stays off
+  the event loop. Work is done a document at a time, so the event loop never waits long for the GIL.
 """
 
 import asyncio
-import heapq
 import json
 import logging
 import os
 import tempfile
-from bisect import bisect_left, insort
-from collections import defaultdict
-from collections.abc import Callable
+from array import array
+from bisect import bisect_left
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -46,13 +48,13 @@ log = logging.getLogger(__name__)
 
 FIRST_CASE_NUMBER = 1001
 # Fold the journal into the snapshot once it has more lines than this or than there are documents,
-# whichever is larger: the snapshot's cost is then spread evenly over the writes that caused it.
+# whichever is larger: the fold's cost is then spread evenly over the writes that caused it.
 COMPACT_AFTER = 10_000
+# Ledger amounts are indexed as integers of 1/10,000 of a unit: exact for currencies of 0–4 decimals.
+SCALE = 10_000
 
-# How each table finds a document by its natural key (the ledger is append-only and needs none).
-KEYS: dict[str, Callable[[dict], tuple] | None] = {
-    "cases": lambda d: (d["workspace"], d["id"]),
-    "ledger": None,
+# Tables kept whole in memory, and how each finds a document by its natural key.
+SMALL: dict[str, Callable[[dict], tuple]] = {
     "roles": lambda d: (d["workspace"], d["name"]),
     "people": lambda d: (d["workspace"], d["person"]),
     "workspaces": lambda d: (d["workspace"],),
@@ -61,139 +63,185 @@ KEYS: dict[str, Callable[[dict], tuple] | None] = {
     "admins": lambda d: (d["workspace"], d["person"]),
     "seen": lambda d: (d["key"],),
 }
+LARGE = ("cases", "ledger")  # kept on disk; memory holds their index
+TABLES = (*LARGE, *SMALL)
+SNAPSHOT, JOURNAL = 0, 1
+META = "_amends"  # a table of one document in the snapshot: {"folded": the journal generation it holds}
+
+
+def _where(file: int, offset: int, length: int, index: int = 0) -> int:
+    """A document's place in 64 bits: which file (1), byte offset (38: 256 GB), length (20: 1 MB) and
+    index in a journal line (5: case and ledger documents come first in a line, at most a few)."""
+    if offset >= 1 << 38 or length >= 1 << 20 or index >= 1 << 5:
+        raise OSError(f"a document's place is out of range (offset {offset}, length {length}, index {index})")
+    return file << 63 | offset << 25 | length << 5 | index
+
+
+def _unpack(where: int) -> tuple[int, int, int, int]:
+    return where >> 63, (where >> 25) & (2**38 - 1), (where >> 5) & (2**20 - 1), where & 31
+
+
+def _oldest_first(case: Case) -> tuple:
+    """Open cases by when they were opened, then by number (two can open in the same instant)."""
+    return case.opened_at, len(case.id), case.id
+
+
+def _case_key(workspace: str, case_id: str) -> str:
+    return f"{workspace}\x1f{case_id}"
+
+
+class _Ledger:
+    """One employee's ledger entries as three parallel arrays, ordered by time."""
+
+    __slots__ = ("times", "amounts", "places")
+
+    def __init__(self):
+        self.times, self.amounts, self.places = array("d"), array("q"), array("Q")
+
+    def add(self, at: float, amount: int, where: int) -> None:
+        i = bisect_left(self.times, at)
+        while i < len(self.times) and self.times[i] == at:
+            i += 1  # after equal times, so entries keep the order they were recorded in
+        self.times.insert(i, at)
+        self.amounts.insert(i, amount)
+        self.places.insert(i, where)
+
+    def total(self, since: float, until: float) -> int:
+        return sum(self.amounts[bisect_left(self.times, since):bisect_left(self.times, until)])
 
 
 class _State:
-    """Every document, by table and id, plus the indexes; changed only on the worker thread."""
+    """What memory holds; changed only on the worker thread, and only after a write is durable."""
 
     def __init__(self):
-        self.tables: dict[str, dict[str, dict]] = {name: {} for name in KEYS}
-        self.by_key: dict[str, dict[tuple, str]] = {name: {} for name, key in KEYS.items() if key}
-        self.last_id: dict[str, int] = {name: 0 for name in KEYS}
-        self.open_cases: dict[tuple, dict[str, None]] = defaultdict(dict)  # (workspace, owner) → ids
-        self.ledger_by_time: dict[tuple, list] = defaultdict(list)  # (workspace, employee) → [(at, id, amount)]
-        self.ledger_order: dict[str, list[str]] = defaultdict(list)  # workspace → ids, in order recorded
-        self.seen_expiry: list[tuple[str, str]] = []  # heap of (at, key)
+        self.small: dict[str, dict[tuple, dict]] = {name: {} for name in SMALL}
+        self.cases: dict[str, int] = {}  # case key → where its document is
+        self.open: dict[str, dict] = {}  # case key → document, for cases not closed
+        self.open_by_owner: dict[tuple, dict[str, None]] = defaultdict(dict)  # insertion-ordered
+        self.ledgers: dict[tuple, _Ledger] = {}  # (workspace, employee) → entries
+        self.ledger_order: dict[str, array] = defaultdict(lambda: array("Q"))  # workspace → places, as recorded
+        self.ledger_count = 0
+        self.seen_order: deque[tuple[str, str]] = deque()  # (at, key), oldest first
 
     def __len__(self) -> int:
-        return sum(len(docs) for docs in self.tables.values())
+        return len(self.cases) + self.ledger_count + sum(len(docs) for docs in self.small.values())
 
-    def find(self, table: str, key: tuple) -> tuple[str, dict] | None:
-        doc_id = self.by_key[table].get(key)
-        return None if doc_id is None else (doc_id, self.tables[table][doc_id])
-
-    def new_id(self, table: str) -> str:
-        self.last_id[table] += 1
-        return str(self.last_id[table])
-
-    def put(self, table: str, doc_id: str, doc: dict | None) -> None:
-        """Set (or, with None, remove) one document and keep every index in step."""
-        old = self.tables[table].pop(doc_id, None)
-        if old is not None:
-            self._unindex(table, doc_id, old)
-        if doc is not None:
-            self.tables[table][doc_id] = doc
-            self._index(table, doc_id, doc)
-            self.last_id[table] = max(self.last_id[table], int(doc_id))
-
-    def _index(self, table: str, doc_id: str, doc: dict) -> None:
-        if KEYS[table]:
-            self.by_key[table][KEYS[table](doc)] = doc_id
-        if table == "cases" and doc["closed_at"] is None:
-            self.open_cases[(doc["workspace"], doc["owner"])][doc_id] = None
-        elif table == "ledger":
-            insort(self.ledger_by_time[(doc["workspace"], doc["employee"])],
-                   (datetime.fromisoformat(doc["at"]), int(doc_id), Decimal(doc["amount"])))
-            self.ledger_order[doc["workspace"]].append(doc_id)
-        elif table == "seen":
-            heapq.heappush(self.seen_expiry, (doc["at"], doc["key"]))
-
-    def _unindex(self, table: str, doc_id: str, doc: dict) -> None:
-        if KEYS[table]:
-            self.by_key[table].pop(KEYS[table](doc), None)
+    def apply(self, table: str, doc: dict | None, *, where: int, key: tuple | None = None) -> None:
+        """Record one durable write: a document (or, for a small table, a removal by key)."""
+        if table in SMALL:
+            key = key if doc is None else SMALL[table](doc)
+            if doc is None:
+                self.small[table].pop(key, None)
+            else:
+                self.small[table][key] = doc
+                if table == "seen":
+                    self.seen_order.append((doc["at"], doc["key"]))
+            return
         if table == "cases":
-            self.open_cases[(doc["workspace"], doc["owner"])].pop(doc_id, None)
-        elif table == "ledger":  # only an undone insert removes an entry: it is the newest
-            times = self.ledger_by_time[(doc["workspace"], doc["employee"])]
-            times.pop(bisect_left(times, (datetime.fromisoformat(doc["at"]), int(doc_id))))
-            self.ledger_order[doc["workspace"]].remove(doc_id)
-        # seen: a stale heap item is skipped when it surfaces (its document no longer matches)
-
-    def spent(self, workspace: str, employee: str, since: datetime, until: datetime) -> Decimal:
-        times = self.ledger_by_time.get((workspace, employee), [])
-        start, end = bisect_left(times, (since,)), bisect_left(times, (until,))
-        return sum((amount for _, _, amount in times[start:end]), Decimal(0))
+            case_key = _case_key(doc["workspace"], doc["id"])
+            self.cases[case_key] = where
+            owner = (doc["workspace"], doc["owner"])
+            if doc["closed_at"] is None:
+                self.open[case_key] = doc
+                self.open_by_owner[owner][case_key] = None
+            else:
+                self.open.pop(case_key, None)
+                self.open_by_owner[owner].pop(case_key, None)
+            return
+        ledger = self.ledgers.setdefault((doc["workspace"], doc["employee"]), _Ledger())
+        ledger.add(datetime.fromisoformat(doc["at"]).timestamp(), int(Decimal(doc["amount"]) * SCALE), where)
+        self.ledger_order[doc["workspace"]].append(where)
+        self.ledger_count += 1
 
 
 class _Transaction:
-    """Changes applied at once with an undo log; the journal line is written on commit."""
+    """Writes buffered until commit; reads see them."""
 
-    def __init__(self, state: _State):
-        self.state = state
-        self.undo: list[tuple[str, str, dict | None]] = []
-        self.records: list[list] = []
+    def __init__(self, store: "TinyStore"):
+        self.store = store
+        self.writes: list[tuple[str, dict | None, tuple | None]] = []  # (table, doc, key of a removal)
+        self.pending: dict[tuple, dict | None] = {}
+
+    @property
+    def state(self) -> _State:
+        return self.store._state
 
     def find(self, table: str, key: tuple) -> dict | None:
-        found = self.state.find(table, key)
-        return None if found is None else found[1]
+        if (table, key) in self.pending:
+            return self.pending[(table, key)]
+        if table == "cases":
+            return self.store._case_doc(_case_key(*key))
+        return self.state.small[table].get(key)
 
     def put(self, table: str, doc: dict) -> None:
-        """Insert, or replace the document with the same natural key."""
-        found = self.state.find(table, KEYS[table](doc)) if KEYS[table] else None
-        doc_id = found[0] if found else self.state.new_id(table)
-        self._set(table, doc_id, doc)
+        key = SMALL[table](doc) if table in SMALL else (doc["workspace"], doc["id"]) if table == "cases" else None
+        self.writes.append((table, doc, None))
+        if key is not None:
+            self.pending[(table, key)] = doc
 
     def remove(self, table: str, key: tuple) -> None:
-        found = self.state.find(table, key)
-        if found:
-            self._set(table, found[0], None)
-
-    def _set(self, table: str, doc_id: str, doc: dict | None) -> None:
-        self.undo.append((table, doc_id, self.state.tables[table].get(doc_id)))
-        self.state.put(table, doc_id, doc)
-        self.records.append([table, doc_id, doc])
-
-    def rollback(self) -> None:
-        for table, doc_id, previous in reversed(self.undo):
-            self.state.put(table, doc_id, previous)
+        assert table in SMALL, "cases and ledger entries are never removed"
+        self.writes.append((table, None, key))
+        self.pending[(table, key)] = None
 
 
 class _Journal:
-    """An append-only file of transactions, one JSON line each, fsynced per commit."""
+    """An append-only file of transactions, one JSON line each, fsynced per commit.
+
+    Its first line is its generation: {"generation": N}. A fold writes N into the snapshot, then
+    starts generation N + 1."""
 
     def __init__(self, path: Path):
         self.path = path
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        self.size = os.fstat(self.fd).st_size
+        self.size = 0
         self.lines = 0
+        self.generation = 0
         self.broken = False
 
-    def replay(self, state: _State) -> None:
-        """Apply every complete line; drop a torn last line (its commit never returned)."""
+    def open(self, state: _State, *, folded: int) -> None:
+        """Replay this journal unless the snapshot already holds it (then start the next generation)."""
         with open(self.path, "rb") as file:
-            data = file.read()
-        good = 0
-        for number, line in enumerate(data.split(b"\n")[:-1], start=1):
-            try:
-                records = json.loads(line)
-            except ValueError:
-                if good + len(line) + 1 == len(data):
-                    break  # a torn last line
-                raise ValueError(f"{self.path} is damaged at line {number}; restore it from a backup") from None
-            for table, doc_id, doc in records:
-                state.put(table, doc_id, doc)
-            good += len(line) + 1
-            self.lines += 1
-        if good != len(data):
-            log.warning("dropping an unfinished last line of %s (a write interrupted by a crash)", self.path)
-            os.ftruncate(self.fd, good)
-            os.fsync(self.fd)
-        self.size = good
+            header = file.readline()
+        try:
+            self.generation = json.loads(header)["generation"] if header.endswith(b"\n") else 0
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(f"{self.path} does not start with its generation; restore it from a backup") from None
+        if self.generation <= folded:
+            if self.generation:
+                log.info("%s was already folded into the snapshot; starting a new one", self.path)
+            self.clear(generation=folded + 1)
+            return
+        self.replay(state, start=len(header))
 
-    def append(self, records: list) -> None:
+    def replay(self, state: _State, *, start: int) -> None:
+        """Apply every complete line; drop a torn last line (its commit never returned)."""
+        offset, end = start, os.fstat(self.fd).st_size
+        with open(self.path, "rb") as file:
+            file.seek(start)
+            for number, line in enumerate(file, start=2):
+                if not line.endswith(b"\n"):
+                    break  # a torn last line
+                try:
+                    records = json.loads(line)
+                except ValueError:
+                    if offset + len(line) == end:
+                        break  # torn inside, though it ends like a line
+                    raise ValueError(f"{self.path} is damaged at line {number}; restore it from a backup") from None
+                for index, (table, doc, key) in enumerate(records):
+                    where = _where(JOURNAL, offset, len(line), index) if table in LARGE else 0
+                    state.apply(table, doc, where=where, key=None if key is None else tuple(key))
+                offset += len(line)
+                self.lines += 1
+        if offset != end:
+            log.warning("dropping an unfinished last line of %s (a write interrupted by a crash)", self.path)
+            os.ftruncate(self.fd, offset)
+            os.fsync(self.fd)
+        self.size = offset
+
+    def append(self, line: bytes) -> None:
         if self.broken:
             raise OSError("the journal could not be repaired after a failed write; restart Amends")
-        line = (json.dumps(records, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         try:
             _append_line(self.fd, line)
         except OSError:
@@ -205,10 +253,12 @@ class _Journal:
         self.size += len(line)
         self.lines += 1
 
-    def clear(self) -> None:
+    def clear(self, *, generation: int) -> None:
+        """Empty the journal and start `generation`."""
         os.ftruncate(self.fd, 0)
-        os.fsync(self.fd)
-        self.size = self.lines = 0
+        header = json.dumps({"generation": generation}).encode() + b"\n"
+        _append_line(self.fd, header)
+        self.size, self.lines, self.generation = len(header), 0, generation
 
     def close(self) -> None:
         os.close(self.fd)
@@ -221,19 +271,23 @@ def _append_line(fd: int, line: bytes) -> None:
     os.fsync(fd)
 
 
-def _write_snapshot(path: Path, tables: dict[str, dict[str, dict]]) -> None:
-    """TinyDB's JSON layout, written atomically and one document at a time."""
+def _write_snapshot(path: Path, tables: dict[str, Iterator[bytes]],
+                    placed: Callable[[str, int, int], None] | None = None) -> None:
+    """TinyDB's JSON layout, one document per line (ids 1…n per table), written atomically.
+    `tables` yields each table's documents as JSON; `placed(table, offset, length)` learns where each went."""
     fd, temp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write("{")
+        with os.fdopen(fd, "wb") as file:
+            offset = file.write(b"{\n")
             for t, (table, docs) in enumerate(tables.items()):
-                file.write(("," if t else "") + json.dumps(table) + ":{")
-                for d, (doc_id, doc) in enumerate(docs.items()):
-                    file.write(("," if d else "") + json.dumps(doc_id) + ":"
-                               + json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
-                file.write("}")
-            file.write("}")
+                offset += file.write((b",\n" if t else b"") + json.dumps(table).encode() + b":{")
+                for number, doc in enumerate(docs, start=1):
+                    offset += file.write((b",\n" if number > 1 else b"\n") + f'"{number}":'.encode())
+                    if placed is not None:
+                        placed(table, offset, len(doc))
+                    offset += file.write(doc)
+                offset += file.write(b"\n}")
+            file.write(b"\n}\n")
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)
@@ -250,6 +304,10 @@ def _write_snapshot(path: Path, tables: dict[str, dict[str, dict]]) -> None:
         os.close(directory)
 
 
+def _dump(doc: dict) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 class TinyStore(Store):
     """The embedded store: files at `path` (the snapshot) and `path`.journal, or memory only when path is None."""
 
@@ -258,40 +316,93 @@ class TinyStore(Store):
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="amends-store")
         self._state = _State()
         self._journal: _Journal | None = None
+        self._snapshot_fd: int | None = None
+        self._folded = 0  # the last journal generation the snapshot holds
+        self._memory: list[bytes] = []  # memory-only mode: the journal's lines, kept here
         if self._path is not None:
             self._load()
 
+    # --- files -------------------------------------------------------------------------------
     def _load(self) -> None:
         path = self._path
         path.parent.mkdir(parents=True, exist_ok=True)
         for stale in path.parent.glob(path.name + ".*.tmp"):  # a snapshot a crash left unfinished
             stale.unlink(missing_ok=True)
-        if path.exists() and path.stat().st_size:
-            try:
-                tables = json.loads(path.read_text(encoding="utf-8"))
-            except ValueError as error:
-                raise ValueError(f"{path} is not a valid Amends store ({error}); "
-                                 "restore it from a backup or point AMENDS_DB elsewhere") from None
-            for table, docs in tables.items():
-                if table in KEYS:
-                    for doc_id, doc in docs.items():
-                        self._state.put(table, doc_id, doc)
         self._journal = _Journal(Path(str(path) + ".journal"))
-        self._journal.replay(self._state)
+        if path.exists() and path.stat().st_size:
+            if not self._load_snapshot_lines():
+                self._import_tinydb_file()
+        self._journal.open(self._state, folded=self._folded)
 
+    def _load_snapshot_lines(self) -> bool:
+        """Index a snapshot written one document per line; False when the file has another layout."""
+        fd = os.open(self._path, os.O_RDONLY)
+        table, offset = None, 0
+        with open(fd, "rb", closefd=False) as file:
+            for line in file:
+                body = line.rstrip(b"\n")
+                if offset == 0 and body != b"{":
+                    os.close(fd)
+                    return False
+                if body.startswith((b'"', b',"')) and body.endswith(b":{"):
+                    table = json.loads(body.lstrip(b",")[:-2])
+                elif table == META and body.startswith(b'"'):
+                    self._folded = json.loads(body.rstrip(b",").partition(b":")[2])["folded"]
+                elif table in TABLES and body.startswith(b'"'):
+                    doc_id, _, raw = body.rstrip(b",").partition(b":")
+                    start = offset + len(doc_id) + 1
+                    self._state.apply(table, json.loads(raw), where=_where(SNAPSHOT, start, len(raw)))
+                offset += len(line)
+        self._snapshot_fd = fd
+        return True
+
+    def _import_tinydb_file(self) -> None:
+        """A TinyDB file in another layout (written by TinyDB itself, or an export): take it in and
+        rewrite it in ours, once, before serving."""
+        try:
+            tables = json.loads(self._path.read_text(encoding="utf-8"))
+        except ValueError as error:
+            raise ValueError(f"{self._path} is not a valid Amends store ({error}); "
+                             "restore it from a backup or point AMENDS_DB elsewhere") from None
+        self._rewrite_snapshot({table: (_dump(doc) for doc in tables.get(table, {}).values()) for table in TABLES})
+
+    def _rewrite_snapshot(self, tables: dict[str, Iterator[bytes]]) -> None:
+        """Write a new snapshot from `tables` (documents as JSON) and index it afresh."""
+        fresh = _State()
+        placed = []
+        _write_snapshot(self._path, tables, lambda table, offset, length: placed.append((table, offset, length)))
+        fd = os.open(self._path, os.O_RDONLY)
+        for table, offset, length in placed:
+            if table in TABLES:
+                fresh.apply(table, json.loads(os.pread(fd, length, offset)), where=_where(SNAPSHOT, offset, length))
+        if self._snapshot_fd is not None:
+            os.close(self._snapshot_fd)
+        self._snapshot_fd = fd
+        self._state = fresh
+
+    def _read(self, where: int) -> dict:
+        file, offset, length, index = _unpack(where)
+        if file == SNAPSHOT:
+            return json.loads(os.pread(self._snapshot_fd, length, offset))
+        line = os.pread(self._journal.fd, length, offset) if self._journal is not None else self._memory[offset]
+        return json.loads(line)[index][1]
+
+    def _case_doc(self, case_key: str) -> dict | None:
+        if case_key in self._state.open:
+            return self._state.open[case_key]
+        where = self._state.cases.get(case_key)
+        return None if where is None else self._read(where)
+
+    # --- transactions ------------------------------------------------------------------------
     async def _run(self, fn, *, write: bool):
-        """Run fn on the store's thread: a read gets the state, a write a transaction committed to the journal."""
+        """Run fn on the store's thread: a read gets the store, a write a transaction committed to the journal."""
         def call():
             if not write:
-                return fn(self._state)
-            transaction = _Transaction(self._state)
-            try:
-                result = fn(transaction)
-                if transaction.records and self._journal is not None:
-                    self._journal.append(transaction.records)
-            except BaseException:
-                transaction.rollback()
-                raise
+                return fn(self)
+            transaction = _Transaction(self)
+            result = fn(transaction)
+            if transaction.writes:
+                self._commit(transaction)
             self._maybe_compact()
             return result
         try:
@@ -299,6 +410,22 @@ class TinyStore(Store):
         except OSError as error:
             log.error("store write failed, nothing recorded: %s", error)
             raise StoreUnavailable() from error
+
+    def _commit(self, transaction: _Transaction) -> None:
+        """Write the transaction as one journal line; only once it is durable does memory change."""
+        # Case and ledger documents first, so their index in the line stays small.
+        records = [[table, doc, None if key is None else list(key)]
+                   for table, doc, key in sorted(transaction.writes, key=lambda w: w[0] not in LARGE)]
+        line = json.dumps(records, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        if self._journal is not None:
+            offset = self._journal.size
+            self._journal.append(line)
+        else:
+            offset = len(self._memory)
+            self._memory.append(line)
+        for index, (table, doc, key) in enumerate(records):
+            where = _where(JOURNAL, offset, len(line), index) if table in LARGE else 0
+            self._state.apply(table, doc, where=where, key=None if key is None else tuple(key))
 
     def _maybe_compact(self) -> None:
         journal = self._journal
@@ -309,8 +436,30 @@ class TinyStore(Store):
                 log.warning("could not fold the journal into %s: %s", self._path, error)
 
     def _compact(self) -> None:
-        _write_snapshot(self._path, self._state.tables)
-        self._journal.clear()
+        """Fold the journal into a new snapshot: every current document, streamed from where it is."""
+        state = self._state
+
+        def cases():
+            for case_key, where in state.cases.items():
+                yield _dump(state.open.get(case_key) or self._read(where))
+
+        def ledger():
+            for places in state.ledger_order.values():
+                for where in places:
+                    yield _dump(self._read(where))
+        generation = self._journal.generation
+        tables = {"cases": cases(), "ledger": ledger(),
+                  **{table: (_dump(doc) for doc in state.small[table].values()) for table in SMALL},
+                  META: iter([_dump({"folded": generation})])}
+        self._rewrite_snapshot(tables)
+        self._folded = generation
+        self._journal.clear(generation=generation + 1)
+
+    def _spent(self, workspace: str, employee: str, since: datetime, until: datetime) -> Decimal:
+        ledger = self._state.ledgers.get((workspace, employee))
+        if ledger is None:
+            return Decimal(0)
+        return Decimal(ledger.total(since.timestamp(), until.timestamp())) / SCALE
 
     # --- cases -------------------------------------------------------------------------------
     async def open_case(self, *, workspace, build):
@@ -324,9 +473,9 @@ class TinyStore(Store):
         return await self._run(op, write=True)
 
     async def get_case(self, *, workspace, case_id):
-        def op(state: _State):
-            found = state.find("cases", (workspace, case_id))
-            return None if found is None else case_from_doc(found[1])
+        def op(store: "TinyStore"):
+            doc = store._case_doc(_case_key(workspace, case_id))
+            return None if doc is None else case_from_doc(doc)
         return await self._run(op, write=False)
 
     @staticmethod
@@ -346,7 +495,7 @@ class TinyStore(Store):
     async def compensate_case(self, *, workspace, case_id, employee, since, until, change: Compensating):
         def op(tx: _Transaction):
             case = self._load_case(tx, workspace, case_id)
-            case, entry = change(case, tx.state.spent(workspace, employee, since, until))
+            case, entry = change(case, self._spent(workspace, employee, since, until))
             if entry is not None:
                 tx.put("ledger", entry_to_doc(entry))
             tx.put("cases", case_to_doc(case))
@@ -354,86 +503,80 @@ class TinyStore(Store):
         return await self._run(op, write=True)
 
     async def open_cases(self, *, workspace, owner):
-        def op(state: _State):
-            docs = state.tables["cases"]
-            cases = [case_from_doc(docs[i]) for i in state.open_cases.get((workspace, owner), {})]
-            return sorted(cases, key=lambda c: c.opened_at)
+        def op(store: "TinyStore"):
+            state = store._state
+            cases = [case_from_doc(state.open[key]) for key in state.open_by_owner.get((workspace, owner), ())]
+            return sorted(cases, key=_oldest_first)
         return await self._run(op, write=False)
 
     # --- ledger ------------------------------------------------------------------------------
     async def spent(self, *, workspace, employee, since, until):
-        return await self._run(lambda state: state.spent(workspace, employee, since, until), write=False)
+        return await self._run(lambda store: store._spent(workspace, employee, since, until), write=False)
 
     async def ledger(self, *, workspace):
-        def op(state: _State):
-            docs = state.tables["ledger"]
-            return [entry_from_doc(docs[i]) for i in state.ledger_order.get(workspace, [])]
+        def op(store: "TinyStore"):
+            return [entry_from_doc(store._read(where)) for where in store._state.ledger_order.get(workspace, ())]
         return await self._run(op, write=False)
 
-    # --- roles and people --------------------------------------------------------------------
-    async def role(self, *, workspace, name):
-        def op(state: _State):
-            found = state.find("roles", (workspace, name))
-            return None if found is None else role_from_doc(found[1])
+    # --- the small tables --------------------------------------------------------------------
+    async def _get(self, table: str, key: tuple) -> dict | None:
+        return await self._run(lambda store: store._state.small[table].get(key), write=False)
+
+    async def _put(self, table: str, doc: dict) -> None:
+        await self._run(lambda tx: tx.put(table, doc), write=True)
+
+    async def _all(self, table: str, workspace: str) -> list[dict]:
+        def op(store: "TinyStore"):
+            return [doc for doc in store._state.small[table].values() if doc["workspace"] == workspace]
         return await self._run(op, write=False)
+
+    async def role(self, *, workspace, name):
+        doc = await self._get("roles", (workspace, name))
+        return None if doc is None else role_from_doc(doc)
 
     async def roles(self, *, workspace):
-        def op(state: _State):
-            docs = (doc for doc in state.tables["roles"].values() if doc["workspace"] == workspace)
-            return sorted((role_from_doc(doc) for doc in docs), key=lambda r: r.name)
-        return await self._run(op, write=False)
+        return sorted((role_from_doc(doc) for doc in await self._all("roles", workspace)), key=lambda r: r.name)
 
     async def put_role(self, *, role: Role):
-        await self._run(lambda tx: tx.put("roles", role_to_doc(role)), write=True)
+        await self._put("roles", role_to_doc(role))
 
     async def role_of(self, *, workspace, person):
-        def op(state: _State):
-            found = state.find("people", (workspace, person))
-            return None if found is None else found[1]["role"]
-        return await self._run(op, write=False)
+        doc = await self._get("people", (workspace, person))
+        return None if doc is None else doc["role"]
 
     async def assign(self, *, workspace, person, role):
-        await self._run(lambda tx: tx.put("people", {"workspace": workspace, "person": person, "role": role}),
-                        write=True)
+        await self._put("people", {"workspace": workspace, "person": person, "role": role})
 
-    # --- workspace ---------------------------------------------------------------------------
     async def recovery_channel(self, *, workspace):
-        def op(state: _State):
-            found = state.find("workspaces", (workspace,))
-            return None if found is None else found[1].get("recovery_channel")
-        return await self._run(op, write=False)
+        doc = await self._get("workspaces", (workspace,))
+        return None if doc is None else doc.get("recovery_channel")
 
     async def set_recovery_channel(self, *, workspace, channel):
-        await self._run(lambda tx: tx.put("workspaces", {"workspace": workspace, "recovery_channel": channel}),
-                        write=True)
+        await self._put("workspaces", {"workspace": workspace, "recovery_channel": channel})
 
-    # --- platform addresses and grants -------------------------------------------------------
     async def put_reference(self, *, workspace, key, value):
-        await self._run(lambda tx: tx.put("references", {"workspace": workspace, "key": key, "value": value}),
-                        write=True)
+        await self._put("references", {"workspace": workspace, "key": key, "value": value})
 
     async def reference(self, *, workspace, key):
-        def op(state: _State):
-            found = state.find("references", (workspace, key))
-            return None if found is None else found[1]["value"]
-        return await self._run(op, write=False)
+        doc = await self._get("references", (workspace, key))
+        return None if doc is None else doc["value"]
 
     async def grant_admin(self, *, workspace, person):
-        await self._run(lambda tx: tx.put("admins", {"workspace": workspace, "person": person}), write=True)
+        await self._put("admins", {"workspace": workspace, "person": person})
 
     async def granted_admins(self, *, workspace):
-        def op(state: _State):
-            return {doc["person"] for doc in state.tables["admins"].values() if doc["workspace"] == workspace}
-        return await self._run(op, write=False)
+        return {doc["person"] for doc in await self._all("admins", workspace)}
 
     # --- idempotency -------------------------------------------------------------------------
     async def first_time(self, *, key, at, keep):
         def op(tx: _Transaction):
             horizon = (at - keep).astimezone(timezone.utc).isoformat()
-            expiry = tx.state.seen_expiry
-            while expiry and expiry[0][0] < horizon:  # forget expired keys first, so an old key counts as new
-                seen_at, seen_key = heapq.heappop(expiry)
-                doc = tx.find("seen", (seen_key,))
+            order, seen = tx.state.seen_order, tx.state.small["seen"]
+            # Forget expired keys first, so an old key counts as new. (Should this write fail, the
+            # forgotten entries are still on disk and are found again at the next fold.)
+            while order and order[0][0] < horizon:
+                seen_at, seen_key = order.popleft()
+                doc = seen.get((seen_key,))
                 if doc is not None and doc["at"] == seen_at:
                     tx.remove("seen", (seen_key,))
             if tx.find("seen", (key,)) is not None:
@@ -452,5 +595,8 @@ class TinyStore(Store):
                         log.warning("could not fold the journal into %s on close: %s", self._path, error)
                 self._journal.close()
                 self._journal = None
+            if self._snapshot_fd is not None:
+                os.close(self._snapshot_fd)
+                self._snapshot_fd = None
         await asyncio.get_running_loop().run_in_executor(self._worker, finish)
         self._worker.shutdown(wait=True)

@@ -10,6 +10,8 @@ the test fixtures assert is empty. Tests `await wait_for(...)` with a deadline, 
 import asyncio
 import itertools
 import json
+import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -34,8 +36,11 @@ class Call:
 
 
 class FakeSlack:
-    def __init__(self, *, team: str = "T1"):
+    def __init__(self, *, team: str = "T1", lean: bool = False):
+        """`lean` (for load tests) keeps only per-method counts (GET /stats) and skips the Block Kit checks."""
         self.team = team
+        self.lean = lean
+        self.counts: Counter[str] = Counter()
         self.calls: list[Call] = []
         self.problems: list[str] = []
         self.users: dict[str, dict] = {}
@@ -52,6 +57,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{name}", self._response_url)
+        app.router.add_get("/stats", self._stats)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -97,7 +103,13 @@ class FakeSlack:
         return matching()
 
     # --- the protocol ------------------------------------------------------------------------
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(dict(self.counts))
+
     async def _record(self, call: Call) -> None:
+        self.counts[call.method] += 1
+        if self.lean:
+            return
         async with self._changed:
             self.calls.append(call)
             self._changed.notify_all()
@@ -162,6 +174,9 @@ class FakeSlack:
             return {"ok": True, "channel": {"id": "DBOT" + args.get("users", "")}}
         if method == "users.info":
             user = self.users.get(args.get("user", ""))
+            if user is None and self.lean:
+                self.add_user(args.get("user", ""), "bench")
+                user = self.users[args.get("user", "")]
             return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
         if method == "views.open":
             problem = self._check_view(args.get("view") or {})
@@ -196,6 +211,8 @@ class FakeSlack:
         return None
 
     def _check_message(self, args: dict, where: str) -> str | None:
+        if self.lean:
+            return None
         problem = None
         text = args.get("text")
         if "blocks" in args:
@@ -211,6 +228,8 @@ class FakeSlack:
         return problem
 
     def _check_view(self, view: dict) -> str | None:
+        if self.lean:
+            return None
         problem = self._check_blocks(view.get("blocks", []), "view", VIEW_BLOCKS_MAX)
         if not problem:
             try:
@@ -222,3 +241,16 @@ class FakeSlack:
         if problem:
             self.problems.append(problem)
         return problem
+
+
+async def _serve_until_stdin_closes() -> None:
+    fake = await FakeSlack(lean=True).start()
+    print(f"listening {fake.port}", flush=True)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.read)  # the parent closes stdin (or exits) to stop us
+    await fake.stop()
+
+
+if __name__ == "__main__":
+    # python -m tests.doubles.slack_api: a lean Slack Web API double on 127.0.0.1, for benchmarks.
+    asyncio.run(_serve_until_stdin_closes())

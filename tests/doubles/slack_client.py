@@ -8,6 +8,7 @@ import copy
 import itertools
 import json
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
@@ -57,14 +58,15 @@ class SlackDriver:
         n = next(self._ids)
         form.update(team_id=self.team, user_id=user, user_name=user_name, channel_id=channel, text=text,
                     response_url=self.fake.response_url(f"command-{n}"),
-                    trigger_id=trigger_id or f"trigger-command-{n}")
+                    trigger_id=trigger_id or f"trigger-command-{n}-{uuid.uuid4().hex[:12]}")
         return urlencode(form)
 
     async def command(self, text: str, **kwargs) -> tuple[int, str]:
         sign = {k: kwargs.pop(k) for k in ("timestamp", "secret", "headers") if k in kwargs}
         return await self.post(self.command_body(text, **kwargs), **sign)
 
-    def click_body(self, message: Call, action_id: str, *, user: str = "U1", user_name: str = "amy") -> str:
+    def click_body(self, message: Call, action_id: str, *, user: str = "U1", user_name: str = "amy",
+                   trigger_id: str | None = None) -> str:
         """A click on the button `action_id` of a message the bot posted (found in the fake's records)."""
         payload = fixture_json("block_actions.json")
         button = next(element for block in message.args["blocks"] if block["type"] == "actions"
@@ -77,9 +79,10 @@ class SlackDriver:
         payload["channel"] = {"id": channel, "name": "floor"}
         payload["message"] = {"type": "message", "user": "UBOT", "ts": ts, "text": message.args.get("text", ""),
                               "blocks": message.args["blocks"]}
-        payload["trigger_id"] = f"trigger-click-{n}"
+        payload["trigger_id"] = trigger_id or f"trigger-click-{n}-{uuid.uuid4().hex[:12]}"
         payload["response_url"] = self.fake.response_url(f"click-{n}")
-        payload["actions"] = [{**button, "block_id": "b", "action_ts": f"1700000100.{n:06d}"}]
+        # Like Slack's, unique per click: the bot's dedupe keys on it.
+        payload["actions"] = [{**button, "block_id": "b", "action_ts": f"{int(time.time())}.{uuid.uuid4().int % 10**6:06d}"}]
         return urlencode({"payload": json.dumps(payload)})
 
     async def click(self, message: Call, action_id: str, **kwargs) -> tuple[int, str]:
