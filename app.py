@@ -1,10 +1,12 @@
-"""Amends: wires settings → store → domain → Slack app → routes, on one aiohttp server.
+"""Amends: wires settings → store → domain → Slack app + Teams adapter → routes, on one aiohttp server.
 
     python app.py            start the bot on $PORT (default 3978)
 """
 
 import logging
 import sys
+
+from typing import TYPE_CHECKING
 
 from aiohttp import ClientSession, web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -15,21 +17,28 @@ from bot.settings import Settings
 from bot.store import Store, open_store
 from handlers.slack import SlackApp, build_slack_app
 
+if TYPE_CHECKING:
+    from botframework.connector.auth import BotFrameworkAuthentication
+
 log = logging.getLogger("amends")
 
 RECOVERY = web.AppKey("recovery", Recovery)
 HTTP = web.AppKey("http", ClientSession)
 SLACK = web.AppKey("slack", SlackApp)
+LOOPBACK = ("127.0.0.1", "::1")
 
 MAX_BODY = 1024 * 1024  # Slack's payloads are a few kB; anything near this is not Slack
 
 
-def create_app(settings: Settings, *, store: Store | None = None, clock: Clock | None = None) -> web.Application:
-    """The aiohttp application with every route; nothing happens at import time."""
+def create_app(settings: Settings, *, store: Store | None = None, clock: Clock | None = None,
+               teams_auth: "BotFrameworkAuthentication | None" = None) -> web.Application:
+    """The aiohttp application with every route; nothing happens at import time.
+    `teams_auth` replaces Bot Framework authentication built from settings (tests: a local token issuer)."""
     app = web.Application(client_max_size=MAX_BODY)
     store = store or open_store(settings.db)
     recovery = Recovery(store=store, clock=clock or SystemClock(), currency=settings.currency, tz=settings.zone)
     app[RECOVERY] = recovery
+    teams = {}  # the Teams glue, built on the first /api/messages request
     missing = settings.missing_for_slack()
 
     async def healthz(request: web.Request) -> web.Response:
@@ -41,8 +50,23 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
         bolt = request.app[SLACK].bolt
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
+    async def bot_messages(request: web.Request) -> web.Response:
+        if not settings.microsoft_app_id and teams_auth is None and request.remote not in LOOPBACK:
+            # Without an app id nothing is authenticated: fine for the Bot Framework Emulator on this
+            # machine, never for the world (a stranger could open cases and make us call any URL).
+            return web.json_response({"error": "Teams is not configured: set MicrosoftAppId and "
+                                               "MicrosoftAppPassword (see README)"}, status=403)
+        if "glue" not in teams:
+            # botbuilder costs ~25 MB and half a second to load: a Slack-only install never pays it.
+            from handlers.teams import build_teams
+            teams["glue"] = build_teams(settings=settings, recovery=recovery, auth=teams_auth)
+        return await teams["glue"].process(request)
+
     async def start(app: web.Application) -> None:
         await store.open()
+        if not settings.microsoft_app_id:
+            log.warning("Teams: MicrosoftAppId is not set, so /api/messages accepts unauthenticated activities "
+                        "from this machine only (Bot Framework Emulator); see README to register the bot.")
         if missing:
             log.warning("Slack is off: set %s (see README). /healthz still answers.", " and ".join(missing))
             return
@@ -58,6 +82,7 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
 
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/slack/events", slack_events)
+    app.router.add_post("/api/messages", bot_messages)
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
     return app
@@ -71,7 +96,8 @@ def main(argv: list[str]) -> int:
         print(f"Amends can't start: {problem}", file=sys.stderr)
         return 2
     log.info("starting with %s", settings)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+    # No per-request access log: it costs CPU on every ack, and our own lines say what happened.
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None,
                 print=lambda _: log.info("Amends is listening on http://%s:%d", settings.host, settings.port))
     return 0
 

@@ -1,0 +1,90 @@
+"""The Teams bot: botbuilder's ActivityHandler, routing each kind of activity to its handler.
+
+message           → `recover …` (RecoverCommand), or a card's Action.Submit fallback (value set)
+invoke            → a card's Action.Execute (`adaptiveCard/action`)
+conversationUpdate → Amends was added: a welcome, and (1:1) the chat kept for later messages
+A delivery Teams resends (same activity id in the same conversation) is handled once.
+"""
+
+import logging
+import uuid
+from http import HTTPStatus
+
+from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
+from botbuilder.schema import ActivityTypes, ChannelAccount
+
+from bot.errors import Refusal
+from bot.recovery import Recovery
+from cards import teams as cards
+from handlers.teams.checklist import ChecklistHandlers
+from handlers.teams.commands import RecoverCommand
+from handlers.teams.publish import TeamsPublisher
+from handlers.teams.turns import answer_invoke, card_activity, invoke_message, is_personal, person_of, say
+
+log = logging.getLogger(__name__)
+
+CARD_ACTION = "adaptiveCard/action"
+
+
+def delivery_key(turn: TurnContext) -> str | None:
+    """The same for a resent delivery, different for a new one (a double tap is two activities: the
+    case's state, not this key, makes the second a no-op)."""
+    activity = turn.activity
+    if activity.type not in (ActivityTypes.message, ActivityTypes.invoke) or not activity.id:
+        return None
+    return f"teams:{activity.conversation.id}:{activity.id}"
+
+
+class AmendsBot(ActivityHandler):
+    def __init__(self, *, recovery: Recovery, publisher: TeamsPublisher, command: RecoverCommand,
+                 checklist: ChecklistHandlers):
+        self.recovery = recovery
+        self.publisher = publisher
+        self.command = command
+        self.checklist = checklist
+
+    async def on_turn(self, turn: TurnContext) -> None:
+        key = delivery_key(turn)
+        if key is not None and not await self.recovery.first_time(key):
+            log.info("ignoring a repeated delivery: %s", key)
+            if turn.activity.type == ActivityTypes.invoke:
+                await answer_invoke(turn, invoke_message("Got it already; nothing changed."))
+            return
+        await super().on_turn(turn)
+
+    async def on_message_activity(self, turn: TurnContext) -> None:
+        value = turn.activity.value
+        if isinstance(value, dict) and value.get("verb"):
+            await self.checklist.on_submit(turn)
+        else:
+            await self.command.on_message(turn)
+
+    async def on_invoke_activity(self, turn: TurnContext) -> InvokeResponse:
+        if turn.activity.name == CARD_ACTION:
+            return await self.checklist.on_execute(turn)
+        return InvokeResponse(status=HTTPStatus.NOT_IMPLEMENTED)
+
+    async def on_members_added_activity(self, members_added: list[ChannelAccount], turn: TurnContext) -> None:
+        if not any(member.id == turn.activity.recipient.id for member in members_added):
+            return  # someone joined a team Amends is in: nothing to say
+        personal = is_personal(turn.activity)
+        if personal:
+            await self.publisher.remember_person(turn, person=person_of(turn.activity))
+        await turn.send_activity(card_activity(*cards.welcome(in_channel=not personal)))
+
+    async def on_error(self, turn: TurnContext, error: Exception) -> None:
+        """The one error handler: a refusal is told as is; anything else gets a reference that is also in the log."""
+        if isinstance(error, Refusal):
+            text = error.sentence
+        else:
+            reference = uuid.uuid4().hex[:8]
+            log.error("unhandled error, reference %s", reference, exc_info=error)
+            text = (f"Something went wrong on our side (reference {reference}). What was already saved is safe; "
+                    "try again, and if it keeps happening give your admin that reference.")
+        try:
+            if turn.activity.type == ActivityTypes.invoke:
+                await answer_invoke(turn, invoke_message(text))
+            elif turn.activity.type == ActivityTypes.message:
+                await say(turn, text)
+        except Exception:  # the person can't be reached; the log has it
+            log.exception("could not tell the person about an error")

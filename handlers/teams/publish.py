@@ -1,0 +1,201 @@
+"""Everything Amends posts in Teams for a case: the card, one card per step, the summary.
+
+The case card answers the message that opened the case, and each step follows it in the same
+conversation (in a channel that is the message's reply chain). Where each card went is stored
+on the case, so a tap on a card posted before a restart still updates the right message in
+place. The summary goes to the recovery channel proactively, through the ConversationReference
+stored when an admin chose it, so it needs no live turn in that channel.
+"""
+
+import logging
+
+from botbuilder.core import BotAdapter, TurnContext
+from botbuilder.schema import Activity, ConversationAccount, ConversationReference
+from msrest.exceptions import ClientRequestError, HttpOperationError
+
+from bot.admins import Admins
+from bot.cases import Case, MessageRef
+from bot.checklist import Step
+from bot.recovery import NOTE_MAX, Recovery
+from bot.roles import Allowance
+from cards import teams as cards
+from handlers.teams.turns import card_activity, in_teams_words, workspace_of
+
+log = logging.getLogger(__name__)
+
+RECOVERY_CHANNEL = "recovery_channel"  # the store key of the channel's ConversationReference
+TeamsError = (HttpOperationError, ClientRequestError)
+
+
+def person_key(person: str) -> str:
+    """The store key of a person's 1:1 chat with Amends, for telling admins things."""
+    return f"person:{person}"
+
+
+class TeamsPublisher:
+    def __init__(self, *, recovery: Recovery, admins: Admins, adapter: BotAdapter, app_id: str):
+        self.recovery = recovery
+        self.admins = admins
+        self.adapter = adapter
+        self.app_id = app_id
+
+    # --- the thread --------------------------------------------------------------------------
+    async def publish_case(self, turn: TurnContext, case: Case, *, replacing: str | None = None) -> Case:
+        """Post the case card (or turn the new-case form `replacing` into it) and the first step."""
+        text, card = cards.case_card(case)
+        conversation = turn.activity.conversation.id
+        if replacing:
+            await self._update(turn, MessageRef(channel=conversation, id=replacing), text, card)
+            posted_id = replacing
+        else:
+            posted_id = (await turn.send_activity(card_activity(text, card))).id
+        case = await self.recovery.remember_post(workspace=case.workspace, case_id=case.id,
+                                                 card=MessageRef(channel=conversation, id=posted_id))
+        return await self.post_step(turn, case, Step.APOLOGISE)
+
+    def step_card(self, case: Case, step: Step, *, allowance: Allowance | None = None) -> tuple[str, dict]:
+        """The step's card as it should look now (the catalogue and today's date come from the domain)."""
+        return cards.step_card(case, step, note_max=NOTE_MAX, allowance=allowance, catalogue=self.recovery.catalogue,
+                               today=self.recovery.today())
+
+    async def post_step(self, turn: TurnContext, case: Case, step: Step) -> Case:
+        """Post a step's card in reply to the case card and remember where it went."""
+        allowance = None
+        if step == Step.COMPENSATE:
+            allowance = await self.recovery.allowance(workspace=case.workspace, person=case.owner)
+        reply = _addressed(turn, card_activity(*self.step_card(case, step, allowance=allowance)), case.card.channel)
+        reply.reply_to_id = case.card.id  # under the case card: its reply chain in a channel, right after it in a chat
+        [posted] = await turn.adapter.send_activities(turn, [reply])
+        return await self.recovery.remember_post(workspace=case.workspace, case_id=case.id, step=step,
+                                                 ref=MessageRef(channel=case.card.channel, id=posted.id))
+
+    async def advance(self, turn: TurnContext, case: Case, *, done: Step) -> tuple[Case, dict]:
+        """After a step is recorded: the next step (or the close) first, since that is what the person needs;
+        then the done step's card and the case card, updated in place. Returns the done step's card."""
+        if case.current_step is not None:
+            case = await self.post_step(turn, case, case.current_step)
+        else:
+            case = await self.close(turn, case)
+        text, card = self.step_card(case, done)
+        ref = case.step_posts.get(done)
+        if ref is not None:
+            await self._tidy(self._update(turn, ref, text, card))
+        await self.refresh_card(turn, case)
+        return case, card
+
+    async def resume(self, turn: TurnContext, case: Case) -> Case:
+        """Post the current step again if its card never made it to Teams, so no case is stuck."""
+        if case.is_closed or case.card is None or case.current_step in case.step_posts:
+            return case
+        return await self.post_step(turn, case, case.current_step)
+
+    async def refresh_card(self, turn: TurnContext, case: Case) -> None:
+        """Show the case's progress on its headline card."""
+        if case.card is not None:
+            await self._tidy(self._update(turn, case.card, *cards.case_card(case)))
+
+    async def _update(self, turn: TurnContext, ref: MessageRef, text: str, card: dict) -> None:
+        """Replace a message we posted, in the conversation it was posted in (update_activity → PUT)."""
+        activity = _addressed(turn, card_activity(text, card), ref.channel)
+        activity.id = ref.id
+        await turn.adapter.update_activity(turn, activity)
+
+    @staticmethod
+    async def _tidy(update) -> None:
+        """An in-place update is cosmetic: the case is already recorded, so a failure is logged, not raised."""
+        try:
+            await update
+        except TeamsError as error:
+            log.warning("could not update a message in place: %s", error)
+
+    # --- the close and the recovery channel --------------------------------------------------
+    async def recovery_channel(self, *, workspace: str) -> ConversationReference | None:
+        stored = await self.recovery.store.reference(workspace=workspace, key=RECOVERY_CHANNEL)
+        return ConversationReference().deserialize(stored) if stored else None
+
+    async def set_recovery_channel(self, *, workspace: str, reference: ConversationReference) -> None:
+        """Keep the channel's address for proactive posts, and tell the domain a channel is set."""
+        await self.recovery.store.put_reference(workspace=workspace, key=RECOVERY_CHANNEL, value=reference.serialize())
+        await self.recovery.set_recovery_channel(workspace=workspace, channel=reference.conversation.id)
+
+    async def close(self, turn: TurnContext, case: Case) -> Case:
+        """Post the summary to the recovery channel; without one (or when Teams refuses), keep it in the
+        case's thread and tell the admins."""
+        channel = await self.recovery_channel(workspace=case.workspace)
+        summary = card_activity(*cards.summary(case))
+        failed = False
+        if channel is not None:
+            try:
+                posted_id = await self.post_proactively(channel, summary)
+                case = await self.recovery.remember_post(workspace=case.workspace, case_id=case.id,
+                                                         summary=MessageRef(channel=channel.conversation.id,
+                                                                            id=posted_id))
+            except TeamsError as error:
+                log.warning("summary of %s not posted in the recovery channel: %s", case.id, error)
+                failed = True
+        name = channel_name(channel) if channel is not None else None
+        await turn.send_activity(card_activity(*cards.closing_card(case, channel_name=name, summary_failed=failed)))
+        if channel is None or failed:
+            await turn.send_activity(card_activity(*cards.summary(case)))
+            await self.tell_admins(workspace=case.workspace, failed_in=name)
+        return case
+
+    async def post_proactively(self, reference: ConversationReference, activity: Activity) -> str:
+        """Start a new post in the referenced conversation, outside any turn there; returns its activity id."""
+        outcome: dict = {}
+
+        async def send(turn: TurnContext) -> None:
+            out = TurnContext.apply_conversation_reference(activity, reference)
+            out.reply_to_id = None  # a new post, not a reply to the continuation event botbuilder made up
+            try:
+                [posted] = await turn.adapter.send_activities(turn, [out])
+                outcome["id"] = posted.id
+            except Exception as error:  # noqa: BLE001 — carried out of botbuilder's pipeline, raised below
+                outcome["error"] = error
+
+        await self.adapter.continue_conversation(reference, send, bot_app_id=self.app_id)
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["id"]
+
+    async def remember_person(self, turn: TurnContext, *, person: str) -> None:
+        """Keep the person's 1:1 chat with Amends, so Amends can tell them things later (admins)."""
+        reference = TurnContext.get_conversation_reference(turn.activity)
+        reference.activity_id = None
+        workspace = workspace_of(turn.activity)
+        value = reference.serialize()
+        if await self.recovery.store.reference(workspace=workspace, key=person_key(person)) != value:
+            await self.recovery.store.put_reference(workspace=workspace, key=person_key(person), value=value)
+
+    async def tell_admins(self, *, workspace: str, failed_in: str | None) -> None:
+        """Each admin who has a 1:1 chat with Amends hears why a summary stayed in its thread."""
+        if failed_in is not None:
+            text = (f"A recovery summary couldn't be posted in {failed_in}: add Amends to that team again, or send "
+                    "@Amends recover admin channel here in another channel.")
+        else:
+            text = ("A recovery just closed, but no recovery channel is set, so managers didn't see its summary. "
+                    "Send @Amends recover admin channel here in the channel where summaries should go.")
+        for admin in await self.admins.everyone(workspace=workspace):
+            stored = await self.recovery.store.reference(workspace=workspace, key=person_key(admin))
+            if stored is None:
+                log.info("admin %s can't be told: they have never chatted with Amends", admin)
+                continue
+            try:
+                await self.post_proactively(ConversationReference().deserialize(stored),
+                                            card_activity(*cards.sentence(in_teams_words(text))))
+            except TeamsError as error:
+                log.warning("could not tell admin %s: %s", admin, error)
+
+
+def _addressed(turn: TurnContext, activity: Activity, conversation: str) -> Activity:
+    """The activity, from the bot, addressed to a stored conversation over this turn's channel and service."""
+    activity = TurnContext.apply_conversation_reference(activity, TurnContext.get_conversation_reference(turn.activity))
+    activity.conversation = ConversationAccount(id=conversation, tenant_id=workspace_of(turn.activity) or None)
+    activity.reply_to_id = None
+    return activity
+
+
+def channel_name(reference: ConversationReference) -> str:
+    """How people know the recovery channel: its name when Teams sent one."""
+    return (reference.conversation.name if reference.conversation and reference.conversation.name
+            else "the recovery channel")
