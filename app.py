@@ -35,7 +35,7 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
     """The aiohttp application with every route; nothing happens at import time.
     `teams_auth` replaces Bot Framework authentication built from settings (tests: a local token issuer)."""
     app = web.Application(client_max_size=MAX_BODY)
-    store = store or open_store(settings.db)
+    store = store or open_store(settings.db, pool_size=settings.db_pool_size)
     recovery = Recovery(store=store, clock=clock or SystemClock(), currency=settings.currency, tz=settings.zone)
     app[RECOVERY] = recovery
     teams = {}  # the Teams glue, built on the first /api/messages request

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 from bot.money import check_currency
+from bot.store.postgres import DEFAULT_POOL_SIZE
 
 SLACK_API_URL = "https://slack.com/api/"
 
@@ -28,6 +29,7 @@ class Settings:
     microsoft_app_type: str = "MultiTenant"
     microsoft_app_tenant_id: str = ""
     db: str = "data/amends.json"
+    db_pool_size: int = DEFAULT_POOL_SIZE
     admins: frozenset[str] = frozenset()
     currency: str = "USD"
     tz: str = "UTC"
@@ -44,6 +46,10 @@ class Settings:
             port = int(values.get("PORT") or 3978)
         except ValueError:
             raise ValueError(f"PORT must be a number, not {values['PORT']!r}") from None
+        pool_size = values.get("AMENDS_DB_POOL_SIZE") or str(DEFAULT_POOL_SIZE)
+        if not pool_size.isdigit() or not 1 <= int(pool_size) <= 1000:
+            raise ValueError(f"AMENDS_DB_POOL_SIZE must be a whole number of connections from 1 to 1000, "
+                             f"not {pool_size!r}")
         tz = values.get("AMENDS_TZ") or "UTC"
         try:
             ZoneInfo(tz)
@@ -61,6 +67,7 @@ class Settings:
             microsoft_app_type=values.get("MicrosoftAppType") or "MultiTenant",
             microsoft_app_tenant_id=values.get("MicrosoftAppTenantId", ""),
             db=values.get("AMENDS_DB") or "data/amends.json",
+            db_pool_size=int(pool_size),
             admins=frozenset(a.strip() for a in values.get("AMENDS_ADMINS", "").split(",") if a.strip()),
             currency=check_currency(values.get("AMENDS_CURRENCY") or "USD"),
             tz=tz,

@@ -27,6 +27,7 @@ from bot.periods import Period
 from bot.recovery import REPEAT_WINDOW, Recovery
 from bot.roles import Budget, Role
 from bot.store.tiny import TinyStore
+from tests.test_postgres import postgres_store
 
 ROOT = Path(__file__).resolve().parents[1]
 UTC = timezone.utc
@@ -46,9 +47,14 @@ class FakeClock:
         self.at += by
 
 
-# PostgreSQL joins this list in a later issue: every test using `store` then runs on it too.
-@pytest.fixture(params=["memory", "tinydb"])
+# Every test using `store` runs on each backend. PostgreSQL gets a fresh schema per test, and is
+# skipped, with a sentence saying how to run it, when no server answers (tests/test_postgres.py).
+@pytest.fixture(params=["memory", "tinydb", "postgres"])
 async def store(request, tmp_path):
+    if request.param == "postgres":
+        async with postgres_store() as s:
+            yield s
+        return
     s = TinyStore(path=None) if request.param == "memory" else TinyStore(path=str(tmp_path / "amends.json"))
     yield s
     await s.close()
