@@ -95,7 +95,7 @@ def main(argv: list[str]) -> int:
     except ValueError as problem:
         print(f"Amends can't start: {problem}", file=sys.stderr)
         return 2
-    log.info("starting with %s", settings)
+    log.info("starting with %s, store %s", settings, settings.db_shown)
     # No per-request access log: it costs CPU on every ack, and our own lines say what happened.
     web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None,
                 print=lambda _: log.info("Amends is listening on http://%s:%d", settings.host, settings.port))

@@ -6,6 +6,7 @@ Secrets are fields with repr=False, so logging the settings never prints them.
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -28,7 +29,7 @@ class Settings:
     microsoft_app_password: str = field(default="", repr=False)
     microsoft_app_type: str = "MultiTenant"
     microsoft_app_tenant_id: str = ""
-    db: str = "data/amends.json"
+    db: str = field(default="data/amends.json", repr=False)  # a PostgreSQL URL may hold a password
     db_pool_size: int = DEFAULT_POOL_SIZE
     admins: frozenset[str] = frozenset()
     currency: str = "USD"
@@ -76,6 +77,15 @@ class Settings:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.tz)
+
+    @property
+    def db_shown(self) -> str:
+        """AMENDS_DB as it may be logged: a PostgreSQL URL's password replaced by ***."""
+        parts = urlsplit(self.db)
+        if not parts.password:
+            return self.db
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
 
     def missing_for_slack(self) -> list[str]:
         """The variables Slack needs that are not set."""

@@ -49,3 +49,11 @@ def test_settings_are_frozen():
     settings = Settings.from_env({}, dotenv_path=None)
     with pytest.raises(AttributeError):
         settings.port = 1  # type: ignore[misc]
+
+
+def test_a_database_password_never_prints():
+    settings = Settings.from_env({"AMENDS_DB": "postgresql://amends:s3cr%40t@db.internal:5432/amends"},
+                                 dotenv_path=None)
+    assert "s3cr" not in repr(settings) and "s3cr" not in settings.db_shown
+    assert settings.db_shown == "postgresql://amends:***@db.internal:5432/amends"
+    assert Settings.from_env({"AMENDS_DB": "data/x.json"}, dotenv_path=None).db_shown == "data/x.json"
