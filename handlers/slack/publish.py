@@ -5,6 +5,7 @@ the same messages in place instead of adding noise.
 """
 
 import logging
+from dataclasses import replace
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -64,20 +65,29 @@ class SlackPublisher:
             posted = await client.chat_postMessage(channel=await dm_channel(client, case.owner), text=text,
                                                    blocks=blocks, unfurl_links=False)
             moved = True
-        case = await self.recovery.remember_post(workspace=case.workspace, case_id=case.id,
-                                                 card=MessageRef(channel=posted["channel"], id=posted["ts"]))
-        return await self.post_step(client, case, Step.APOLOGISE), moved
+        card = MessageRef(channel=posted["channel"], id=posted["ts"])
+        try:
+            first = await self._post_step_message(client, replace(case, card=card), Step.APOLOGISE)
+        except Exception:
+            await self.recovery.remember_post(workspace=case.workspace, case_id=case.id, card=card)
+            raise
+        case = await self.recovery.remember_post(workspace=case.workspace, case_id=case.id, card=card,
+                                                 step=Step.APOLOGISE, ref=first)  # one write for both
+        return case, moved
 
     async def post_step(self, client: AsyncWebClient, case: Case, step: Step) -> Case:
         """Post a step's message in the case thread and remember it."""
+        ref = await self._post_step_message(client, case, step)
+        return await self.recovery.remember_post(workspace=case.workspace, case_id=case.id, step=step, ref=ref)
+
+    async def _post_step_message(self, client: AsyncWebClient, case: Case, step: Step) -> MessageRef:
         allowance = None
         if step == Step.COMPENSATE:
             allowance = await self.recovery.allowance(workspace=case.workspace, person=case.owner)
         text, blocks = cards.step_message(case, step, allowance=allowance)
         posted = await client.chat_postMessage(channel=case.card.channel, thread_ts=case.card.id, text=text,
                                                blocks=blocks, unfurl_links=False)
-        return await self.recovery.remember_post(workspace=case.workspace, case_id=case.id, step=step,
-                                                 ref=MessageRef(channel=posted["channel"], id=posted["ts"]))
+        return MessageRef(channel=posted["channel"], id=posted["ts"])
 
     async def advance(self, client: AsyncWebClient, case: Case, *, done: Step) -> Case:
         """After a step is recorded: the next step (or the close) first, since that is what the person
