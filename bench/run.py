@@ -240,11 +240,49 @@ async def watch_loop(stop: asyncio.Event, worst: list[float]) -> None:
         worst[0] = max(worst[0], time.perf_counter() - t - 0.001)
 
 
-async def store_costs(entries: int, directory: Path, samples: int) -> dict:
+PG_URL = os.environ.get("AMENDS_BENCH_DATABASE_URL") or os.environ.get("AMENDS_TEST_DATABASE_URL") \
+    or "postgresql://postgres@127.0.0.1:5432/test"
+
+
+async def postgres_reachable() -> str | None:
+    """None when the bench's PostgreSQL answers, else why not (its rows are then left out)."""
+    import asyncpg
+    try:
+        connection = await asyncpg.connect(PG_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as error:
+        return f"{type(error).__name__}: {error}"
+    await connection.close()
+    return None
+
+
+async def postgres_store(path: Path):
+    """A PostgresStore in a fresh schema holding what the TinyDB file at `path` holds (bulk-copied, untimed)."""
+    import asyncpg
+
+    from bot.store.copy import copy_store
+    from bot.store.postgres import PostgresStore
+    schema = f"amends_bench_{os.getpid()}_{random.randrange(1 << 30)}"
+    admin = await asyncpg.connect(PG_URL)
+    await admin.execute(f'CREATE SCHEMA "{schema}"')
+    await copy_store(source=str(path), target=f"{PG_URL}{'&' if '?' in PG_URL else '?'}search_path={schema}")
+
+    async def drop() -> None:
+        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await admin.close()
+    return PostgresStore(url=PG_URL, pool_size=4, schema=schema), drop
+
+
+async def store_costs(entries: int, directory: Path, samples: int, *, backend: str = "tinydb") -> dict:
     path = directory / f"store-{entries}.json"
     fill_store(path, entries)
-    t = time.perf_counter()
-    store = tiny.TinyStore(path=str(path))
+    drop = None
+    if backend == "postgres":
+        store, drop = await postgres_store(path)
+        t = time.perf_counter()
+        await store.open()
+    else:
+        t = time.perf_counter()
+        store = tiny.TinyStore(path=str(path))
     load_s = time.perf_counter() - t
     gc.freeze()  # as app.py does once the store is loaded
     recovery = Recovery(store=store, clock=SystemClock(), currency="USD", tz=ZoneInfo("UTC"))
@@ -267,13 +305,17 @@ async def store_costs(entries: int, directory: Path, samples: int) -> dict:
         t = time.perf_counter()
         await recovery.open_case(workspace="T1", owner="UBENCH", owner_name="bench", what_happened="y")
         opens.append(time.perf_counter() - t)
-    t = time.perf_counter()
-    await asyncio.get_running_loop().run_in_executor(store._worker, store._compact)  # a fold, as history grows
-    fold_s = time.perf_counter() - t
+    fold_s = None
+    if backend == "tinydb":
+        t = time.perf_counter()
+        await asyncio.get_running_loop().run_in_executor(store._worker, store._compact)  # a fold, as history grows
+        fold_s = time.perf_counter() - t
     stop.set()
     await watcher
     await store.close()
-    return {"entries": entries, "give_ms_p50": statistics.median(gives) * 1e3,
+    if drop is not None:
+        await drop()
+    return {"backend": backend, "entries": entries, "give_ms_p50": statistics.median(gives) * 1e3,
             "give_ms_p99": percentile(gives, 99) * 1e3, "open_ms_p50": statistics.median(opens) * 1e3,
             "load_s": load_s, "fold_s": fold_s, "max_loop_stall_ms": worst[0] * 1e3}
 
@@ -363,8 +405,14 @@ async def run(quick: bool) -> dict:
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
             print("store: filling and timing 1k / 10k / 100k entries …", flush=True)
-            results["store"] = [await store_costs(n, work, 20 if quick else 50)
-                                for n in ([1_000, 10_000] if quick else [1_000, 10_000, 100_000])]
+            sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000]
+            results["store"] = [await store_costs(n, work, 20 if quick else 50) for n in sizes]
+            why_not = await postgres_reachable()
+            if why_not:
+                print(f"  (PostgreSQL rows left out: no server at {PG_URL.split('@')[-1]}: {why_not})")
+            else:
+                print("store: the same on PostgreSQL (bulk copies, untimed) …", flush=True)
+                results["store"] += [await store_costs(n, work, 20 if quick else 50, backend="postgres") for n in sizes]
             big = work / "history.json"
             fill_store(big, history)
             fake = await start("slack-double", [sys.executable, "-m", "tests.doubles.slack_api"], ready="listening")
@@ -417,7 +465,7 @@ def targets(r: dict) -> list[dict]:
     by_c = {level["concurrency"]: level for level in amends}
     bolt_per_call = bolt[-1]["cpu_ms_per_request"] / max(bolt[-1]["web_api_calls_per_request"], 1e-9)
     ours_per_call = amends[-1]["cpu_ms_per_request"] / max(amends[-1]["web_api_calls_per_request"], 1e-9)
-    store = {row["entries"]: row for row in r["store"]}
+    store = {row["entries"]: row for row in r["store"] if row["backend"] == "tinydb"}  # the embedded default
     small, large = store[min(store)], store[max(store)]
     rows = [
         ("0 errors and 0 acks over 3 s at every concurrency", f"{sum(x['errors'] + x['over_3s'] for x in amends)}",
@@ -430,12 +478,18 @@ def targets(r: dict) -> list[dict]:
          f"{large['give_ms_p50']:.2f} vs {small['give_ms_p50']:.2f} ms "
          f"({large['give_ms_p50'] / small['give_ms_p50']:.2f}×)", large["give_ms_p50"] <= 2 * small["give_ms_p50"]),
         ("no event-loop stall over 15 ms from a store call", f"{max(s['max_loop_stall_ms'] for s in r['store']):.1f} ms",
-         all(s["max_loop_stall_ms"] <= 15 for s in r["store"])),
+         all(s["max_loop_stall_ms"] <= 15 for s in r["store"])),  # both backends
         ("peak RSS ≤ 2× the Bolt anchor's", f"{r['acks']['amends_peak_rss_mb']:.0f} vs "
          f"{r['acks']['bolt_peak_rss_mb']:.0f} MB", r["acks"]["amends_peak_rss_mb"] <= 2 * r["acks"]["bolt_peak_rss_mb"]),
         ("start-up ≤ 2 s", f"{r['startup_s']:.2f} s", r["startup_s"] <= 2),
     ]
     return [{"target": t, "measured": m, "met": bool(ok)} for t, m, ok in rows]
+
+
+def store_row(s: dict) -> str:
+    fold = "—" if s["fold_s"] is None else f"{s['fold_s']:.2f}"
+    return (f"| {s['backend']} | {s['entries']:,} | {s['give_ms_p50']:.2f} | {s['give_ms_p99']:.2f} | "
+            f"{s['open_ms_p50']:.2f} | {s['load_s']:.2f} | {fold} | {s['max_loop_stall_ms']:.1f} |")
 
 
 def table(r: dict) -> str:
@@ -462,11 +516,10 @@ def table(r: dict) -> str:
             "| concurrency | cases | cases/s | Web API calls per case |", "|---:|---:|---:|---:|"]
     out += [f"| {c['concurrency']} | {c['cases']} | {c['cases_per_s']:.2f} | {c['web_api_calls_per_case']:.1f} |"
             for c in r["cases"]]
-    out += ["", "Store (embedded): check budget + record compensation, open a case", "",
-            "| ledger entries | give p50 ms | give p99 ms | open p50 ms | load s | fold s | longest loop stall ms |",
-            "|---:|---:|---:|---:|---:|---:|---:|"]
-    out += [f"| {s['entries']:,} | {s['give_ms_p50']:.2f} | {s['give_ms_p99']:.2f} | {s['open_ms_p50']:.2f} | "
-            f"{s['load_s']:.2f} | {s['fold_s']:.2f} | {s['max_loop_stall_ms']:.1f} |" for s in r["store"]]
+    out += ["", "Store: check budget + record compensation (give), open a case", "",
+            "| store | ledger entries | give p50 ms | give p99 ms | open p50 ms | open/load s | fold s | "
+            "longest loop stall ms |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    out += [store_row(s) for s in r["store"]]
     out += ["", "Targets", "", "| target | measured | met |", "|---|---|---|"]
     out += [f"| {t['target']} | {t['measured']} | {'met' if t['met'] else 'NOT MET'} |" for t in r["targets"]]
     return "\n".join(out)
