@@ -229,7 +229,7 @@ def fill_store(path: Path, entries: int) -> None:
                    for n, at in enumerate(moments)),
         "counters": iter([dump({"workspace": "T1", "next": 1001 + entries})]),
     }
-    tiny._write_snapshot(path, tables)
+    tiny.write_snapshot(path, tables)
 
 
 async def watch_loop(stop: asyncio.Event, worst: list[float]) -> None:

@@ -4,6 +4,10 @@ A refusal is raised *before* anything is recorded, so a refused request changes 
 """
 
 
+import logging
+import uuid
+
+
 class Refusal(Exception):
     """A request we decline, with the sentence the person should read."""
 
@@ -49,3 +53,14 @@ class StoreUnavailable(Refusal):
 
     def __init__(self, sentence: str = "Amends couldn't save that, so nothing was recorded. Try again in a minute."):
         super().__init__(sentence)
+
+
+def sentence_for(error: Exception, *, log: logging.Logger) -> str:
+    """What to tell the person: a refusal's own sentence; for anything else, a reference that the
+    log line (with the traceback) carries too, so support can find it. Never a stack trace."""
+    if isinstance(error, Refusal):
+        return error.sentence
+    reference = uuid.uuid4().hex[:8]
+    log.error("unhandled error, reference %s", reference, exc_info=error)
+    return (f"Something went wrong on our side (reference {reference}). What was already saved is safe; "
+            "try again, and if it keeps happening give your admin that reference.")

@@ -10,10 +10,10 @@ from datetime import date, timedelta
 
 from bot.cases import Case
 from bot.checklist import CHECKLIST, GUIDANCE, Step
-from bot.money import format_money
 from bot.roles import Allowance, Role, describe_role
 from cards.ids import Action, Field, Form, button_value
 from cards.text import clip, escape, safe
+from cards.words import STEP_NAMES, day, duration, given, progress
 
 SECTION_MAX = 3000
 FIELD_MAX = 2000
@@ -22,13 +22,6 @@ HEADER_MAX = 150
 TITLE_MAX = 24
 TEXT_INPUT_MAX = 3000
 
-STEP_NAMES = {
-    Step.APOLOGISE: "Apologise",
-    Step.EMPATHISE: "Empathise",
-    Step.FIX: "Fix",
-    Step.COMPENSATE: "Compensate",
-    Step.FOLLOW_UP: "Follow up",
-}
 
 
 def _plain(text: str, limit: int = HEADER_MAX) -> dict:
@@ -50,45 +43,7 @@ def _button(text: str, action: Action, value: str, *, style: str | None = None) 
     return button
 
 
-def duration(seconds: float) -> str:
-    """"45 s", "1 min 40 s", "2 h 5 min", "3 d 4 h"."""
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
-
-
-def day(on: date) -> str:
-    return f"{on:%a} {on.day} {on:%b %Y}"
-
-
-def given(case: Case, *, with_code: bool = False) -> str:
-    """"voucher · $15" ("voucher · $15 USD" for managers), "nothing needed", or "—" before the compensate step."""
-    if case.compensation is None:
-        return "—"
-    if case.compensation.nothing:
-        return "nothing needed"
-    money = format_money(case.compensation.amount, case.compensation.currency)
-    code = f" {case.compensation.currency}" if with_code else ""
-    return f"{escape(case.compensation.kind)} · {money}{code}"
-
-
 # --- the case card and its thread ------------------------------------------------------------
-
-def progress(case: Case) -> str:
-    marks = []
-    for step in CHECKLIST:
-        mark = "✅" if step in case.done else ("▶️" if step == case.current_step else "◻️")
-        marks.append(f"{mark} {STEP_NAMES[step]}")
-    return "   ".join(marks)
-
 
 def case_card(case: Case) -> tuple[str, list[dict]]:
     """The headline post: `R-1001 · cold soup, table 4… · Amy · open`, updated in place as steps are done."""
@@ -102,7 +57,7 @@ def case_card(case: Case) -> tuple[str, list[dict]]:
     blocks.append(_context(progress(case)))
     if case.is_closed:
         follow = day(case.follow_up_on) if case.follow_up_on else "none"
-        blocks.append(_context(f"Given: {given(case)} · Time to recover: "
+        blocks.append(_context(f"Given: {escape(given(case))} · Time to recover: "
                                f"{duration(case.time_to_recover.total_seconds())} · Follow-up: {follow}"))
     else:
         blocks.append(_context("The checklist is in this thread. Only the case owner can tick it off."))
@@ -148,7 +103,7 @@ def step_message(case: Case, step: Step, *, allowance: Allowance | None = None) 
 def _done_step(case: Case, step: Step, title: str) -> tuple[str, list[dict]]:
     line = f"✅ *{escape(title)}*"
     if step == Step.COMPENSATE:
-        line += f" — {given(case)}"
+        line += f" — {escape(given(case))}"
     elif step == Step.FOLLOW_UP:
         line += f" — {day(case.follow_up_on) if case.follow_up_on else 'no follow-up'}"
     blocks = [_section(line)]
@@ -180,7 +135,7 @@ def summary(case: Case) -> tuple[str, list[dict]]:
     fields = [
         f"*Who*\n<@{case.owner}>",
         f"*Customer*\n{safe(case.customer, 300) if case.customer else '—'}",
-        f"*Given*\n{given(case, with_code=True)}",
+        f"*Given*\n{escape(given(case, with_code=True))}",
         f"*Time to recover*\n{took}",
         f"*Follow-up*\n{follow}",
     ]
@@ -193,7 +148,7 @@ def summary(case: Case) -> tuple[str, list[dict]]:
             (("Said", Step.APOLOGISE), ("Learned", Step.EMPATHISE), ("Done", Step.FIX))]
     if any(note for _, note in said):
         blocks.append(_section("\n".join(f"*{label}:* {safe(note, 900)}" for label, note in said if note)))
-    text = f"Recovered {case.id}: {clip(case.what_happened, 80)} · given {given(case)} · {took}"
+    text = f"Recovered {case.id}: {clip(case.what_happened, 80)} · given {given(case)} · {took}"  # escaped whole, below
     return escape(text), blocks
 
 
@@ -217,7 +172,7 @@ def case_list(cases: list[tuple[Case, str | None]]) -> tuple[str, list[dict]]:
         step = STEP_NAMES[case.current_step] if case.current_step else "closing"
         name = f"<{link}|{case.id}>" if link else case.id
         lines.append(f"• {name} · {safe(case.what_happened, 60)} · next: {step}")
-    return f"You have {len(cases)} open case(s).", [_section(f"*Your open cases*\n" + "\n".join(lines))]
+    return f"You have {len(cases)} open case(s).", [_section("*Your open cases*\n" + "\n".join(lines))]
 
 
 def limits_message(roles: list[Role], *, currency: str, channel: str | None) -> tuple[str, list[dict]]:

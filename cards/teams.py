@@ -22,10 +22,10 @@ from enum import StrEnum
 
 from bot.cases import Case
 from bot.checklist import CHECKLIST, GUIDANCE, Step
-from bot.money import decimals, format_money
+from bot.money import decimals
 from bot.roles import Allowance, Role, describe_role
 from cards.ids import Action, Field, Form, button_value
-from cards.slack import STEP_NAMES, day, duration, progress
+from cards.words import STEP_NAMES, day, duration, given, progress
 from cards.text import clip
 
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -117,18 +117,6 @@ def execute(title: str, verb: StrEnum, data: dict, *, inputs: bool = True, posit
     button["fallback"] = submit
     return button
 
-
-def given(case: Case, *, with_code: bool = False) -> str:
-    """"voucher · $15" ("voucher · $15 USD" for managers), "nothing needed", or "—" before the compensate step."""
-    if case.compensation is None:
-        return "—"
-    if case.compensation.nothing:
-        return "nothing needed"
-    money = format_money(case.compensation.amount, case.compensation.currency)
-    return f"{case.compensation.kind} · {money}" + (f" {case.compensation.currency}" if with_code else "")
-
-
-# --- the case card and its thread ------------------------------------------------------------
 
 def case_card(case: Case) -> tuple[str, dict]:
     """The headline card, updated in place as steps are done: `R-1001 · open`, whose, and what happened."""

@@ -7,8 +7,6 @@ import socket
 import sys
 from pathlib import Path
 
-import pytest
-
 from bot.checklist import Step
 from tests.conftest import SIGNING_SECRET
 from tests.doubles.slack_api import BOT_TOKEN

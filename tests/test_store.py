@@ -723,7 +723,7 @@ async def test_a_failed_fold_keeps_everything_in_the_journal(tmp_path, clock, mo
     def no_room(path, tables, placed=None):
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(tiny, "COMPACT_AFTER", 2)
-    monkeypatch.setattr(tiny, "_write_snapshot", no_room)
+    monkeypatch.setattr(tiny, "write_snapshot", no_room)
     path = tmp_path / "amends.json"
     store = TinyStore(path=str(path))
     recovery = Recovery(store=store, clock=clock, currency="USD", tz=ZoneInfo("UTC"))

@@ -4,7 +4,7 @@ a Teams double sending activities to /api/messages and a fake connector taking t
 from datetime import datetime, timedelta, timezone
 
 from bot.checklist import Step
-from cards.slack import day
+from cards.words import day
 from tests.doubles.teams_driver import ADA, FLOOR, RECOVERIES, TeamsDriver, open_case, wait_answer, wait_step, walk_to
 from tests.test_app_process import BotProcess
 

@@ -15,9 +15,7 @@ it says what it copied, or exits with 1 and a sentence saying what is wrong.
 import argparse
 import asyncio
 import json
-import os
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,7 +24,7 @@ from pathlib import Path
 from bot.errors import StoreUnavailable
 from bot.store.codec import case_from_doc, case_to_doc, entry_from_doc, entry_to_doc, role_from_doc, role_to_doc
 from bot.store.postgres import SNAPSHOT_TABLES, PostgresStore, TargetNotEmpty, describe_url, is_postgres_url
-from bot.store.tiny import TinyStore
+from bot.store.tiny import TinyStore, write_snapshot  # the store's own atomic, TinyDB-layout writer
 
 Tables = dict[str, list[dict]]
 
@@ -118,27 +116,9 @@ async def _write(location: str, tables: Tables, *, force: bool) -> None:
     # Settled above, the journal holds nothing the file doesn't: remove it, so the plain TinyDB file
     # written next is the whole store (a crash in between leaves the old file, complete on its own).
     Path(f"{path}.journal").unlink(missing_ok=True)
-    _write_atomically(path, {table: {str(number): doc for number, doc in enumerate(tables[table], start=1)}
-                             for table in SNAPSHOT_TABLES})
-
-
-def _write_atomically(path: Path, data: dict) -> None:
-    """TinyDB's layout in one file: a temp file, fsynced, renamed over the old one; a crash leaves either."""
-    fd, temp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump(data, file, ensure_ascii=False, separators=(",", ":"))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_snapshot(path, {table: (json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+                                   for doc in tables[table]) for table in SNAPSHOT_TABLES})
 
 
 # --- the command ------------------------------------------------------------------------------------

@@ -273,7 +273,7 @@ def _append_line(fd: int, line: bytes) -> None:
     os.fsync(fd)
 
 
-def _write_snapshot(path: Path, tables: dict[str, Iterator[bytes]],
+def write_snapshot(path: Path, tables: dict[str, Iterator[bytes]],
                     placed: Callable[[str, int, int], None] | None = None) -> None:
     """TinyDB's JSON layout, one document per line (ids 1…n per table), written atomically.
     `tables` yields each table's documents as JSON; `placed(table, offset, length)` learns where each went."""
@@ -387,7 +387,7 @@ class TinyStore(Store):
         """Write a new snapshot from `tables` (documents as JSON) and index it afresh."""
         fresh = _State()
         placed = []
-        _write_snapshot(self._path, tables, lambda table, offset, length: placed.append((table, offset, length)))
+        write_snapshot(self._path, tables, lambda table, offset, length: placed.append((table, offset, length)))
         fd = os.open(self._path, os.O_RDONLY)
         for table, offset, length in placed:
             if table in TABLES:

@@ -11,11 +11,10 @@ shutdown waits for work in flight.
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.errors import Refusal
+from bot.errors import sentence_for
 from bot.recovery import Recovery
 from handlers.slack.replies import tell
 
@@ -44,13 +43,7 @@ def delivery_key(body: dict) -> str | None:
 
 async def report(error: Exception, *, body: dict, respond, client) -> None:
     """A refusal is told as is; anything else gets a reference that is also in the log."""
-    if isinstance(error, Refusal):
-        text = error.sentence
-    else:
-        reference = uuid.uuid4().hex[:8]
-        log.error("unhandled error, reference %s", reference, exc_info=error)
-        text = (f"Something went wrong on our side (reference {reference}). What was already saved is safe; "
-                "try again, and if it keeps happening give your admin that reference.")
+    text = sentence_for(error, log=log)
     try:
         await tell(body=body, respond=respond, client=client, text=text)
     except Exception:  # the person can't be reached; the log has it

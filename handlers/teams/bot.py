@@ -7,13 +7,12 @@ A delivery Teams resends (same activity id in the same conversation) is handled 
 """
 
 import logging
-import uuid
 from http import HTTPStatus
 
 from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
 from botbuilder.schema import ActivityTypes, ChannelAccount
 
-from bot.errors import Refusal
+from bot.errors import sentence_for
 from bot.recovery import Recovery
 from cards import teams as cards
 from handlers.teams.checklist import ChecklistHandlers
@@ -74,13 +73,7 @@ class AmendsBot(ActivityHandler):
 
     async def on_error(self, turn: TurnContext, error: Exception) -> None:
         """The one error handler: a refusal is told as is; anything else gets a reference that is also in the log."""
-        if isinstance(error, Refusal):
-            text = error.sentence
-        else:
-            reference = uuid.uuid4().hex[:8]
-            log.error("unhandled error, reference %s", reference, exc_info=error)
-            text = (f"Something went wrong on our side (reference {reference}). What was already saved is safe; "
-                    "try again, and if it keeps happening give your admin that reference.")
+        text = sentence_for(error, log=log)
         try:
             if turn.activity.type == ActivityTypes.invoke:
                 await answer_invoke(turn, invoke_message(text))

@@ -1,0 +1,55 @@
+"""How Amends says things on every platform: step names, durations, dates, progress, what was given.
+
+Plain text: each platform's builder escapes or styles it as its surface needs.
+"""
+
+from datetime import date
+
+from bot.cases import Case
+from bot.checklist import CHECKLIST, Step
+from bot.money import format_money
+
+STEP_NAMES = {
+    Step.APOLOGISE: "Apologise",
+    Step.EMPATHISE: "Empathise",
+    Step.FIX: "Fix",
+    Step.COMPENSATE: "Compensate",
+    Step.FOLLOW_UP: "Follow up",
+}
+
+
+def duration(seconds: float) -> str:
+    """"45 s", "1 min 40 s", "2 h 5 min", "3 d 4 h"."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def day(on: date) -> str:
+    return f"{on:%a} {on.day} {on:%b %Y}"
+
+
+def given(case: Case, *, with_code: bool = False) -> str:
+    """"voucher · $15" ("voucher · $15 USD" for managers), "nothing needed", or "—" before the compensate step."""
+    if case.compensation is None:
+        return "—"
+    if case.compensation.nothing:
+        return "nothing needed"
+    money = format_money(case.compensation.amount, case.compensation.currency)
+    return f"{case.compensation.kind} · {money}" + (f" {case.compensation.currency}" if with_code else "")
+
+
+def progress(case: Case) -> str:
+    marks = []
+    for step in CHECKLIST:
+        mark = "✅" if step in case.done else ("▶️" if step == case.current_step else "◻️")
+        marks.append(f"{mark} {STEP_NAMES[step]}")
+    return "   ".join(marks)
