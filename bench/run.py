@@ -528,8 +528,10 @@ def table(r: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts (a smoke run, not for RESULTS.md)")
-    parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"))
+    parser.add_argument("--json", help="where the figures go (default: bench/results.json, or for --quick "
+                                       "bench/results-quick.json, which is not kept)")
     args = parser.parse_args()
+    args.json = args.json or str(ROOT / "bench" / ("results-quick.json" if args.quick else "results.json"))
     results = asyncio.run(run(args.quick))
     text = table(results)
     print("\n" + text)
