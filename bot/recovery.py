@@ -15,6 +15,7 @@ from bot.clock import Clock
 from bot.errors import BadCommand, CaseNotFound, InvalidAmount, Refusal, UnknownRole
 from bot.ledger import LedgerEntry
 from bot.money import parse_amount
+from bot.outbox import Outbox, close_marker
 from bot.periods import Period, parse_period
 from bot.roles import ROLE_NAME, Allowance, Budget, Role, default_role
 from bot.store import Store
@@ -33,9 +34,12 @@ def _clean(text: str, limit: int) -> str:
 
 
 class Recovery:
-    def __init__(self, *, store: Store, clock: Clock, currency: str, tz, catalogue=DEFAULT_CATALOGUE):
+    def __init__(self, *, store: Store, clock: Clock, currency: str, tz, catalogue=DEFAULT_CATALOGUE,
+                 outbox: Outbox | None = None):
         self.store = store
         self.clock = clock
+        # What is owed to channels after a case changes (bot/outbox.py); the app starts its sender.
+        self.outbox = outbox or Outbox(store=store)
         self.currency = currency
         self.tz = tz
         self.catalogue = tuple(catalogue)
@@ -152,7 +156,11 @@ class Recovery:
         def change(case: Case) -> Case:
             case.check_actor(actor)
             return case.follow_up(on, at=now)
-        return await self.store.change_case(workspace=workspace, case_id=case_id, change=change)
+        # The close and a marker for what it owes channels are one write (bot/outbox.py close_marker).
+        closed = await self.store.change_case(workspace=workspace, case_id=case_id, change=change,
+                                              owe=lambda case: [close_marker(case)])
+        self.outbox.wake()  # so the sender knows when the marker falls due
+        return closed
 
     async def remember_post(self, *, workspace: str, case_id: str, card: MessageRef | None = None,
                             step: Step | None = None, ref: MessageRef | None = None,

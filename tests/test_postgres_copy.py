@@ -13,6 +13,7 @@ from bot.cases import MessageRef
 from bot.checklist import Step
 from bot.recovery import Recovery
 from bot.store.copy import CopyFailed, copy_store
+from bot.store.migrations import known_migrations
 from bot.store.postgres import SNAPSHOT_TABLES, PostgresStore
 from bot.store.tiny import TinyStore
 from tests.test_postgres import MONDAY, TEST_URL, FakeClock, fresh_schema, rows, url_for
@@ -122,7 +123,8 @@ async def test_a_tinydb_file_goes_into_postgresql_and_back_unchanged(tiny_file, 
                 assert await store.first_time(key=key, at=MONDAY + timedelta(hours=2), keep=timedelta(days=1)) is False
         finally:
             await store.close()
-        assert [r["version"] for r in await rows(schema, "SELECT version FROM schema_migrations")] == [1]
+        assert [r["version"] for r in await rows(schema, "SELECT version FROM schema_migrations")] == [
+            m.version for m in known_migrations()]
 
         back = tmp_path / "back" / "amends.json"
         code, out, err = await copy_command(url_for(schema), str(back))

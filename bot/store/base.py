@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from bot.cases import Case
 from bot.ledger import LedgerEntry
+from bot.outbox import OutboxMessage
 from bot.roles import Role
 
 CaseChange = Callable[[Case], Case]
@@ -33,8 +34,10 @@ class Store(ABC):
         """The case, or None when the workspace has no case with that id."""
 
     @abstractmethod
-    async def change_case(self, *, workspace: str, case_id: str, change: CaseChange) -> Case:
-        """Apply `change` to the stored case atomically and return the saved result."""
+    async def change_case(self, *, workspace: str, case_id: str, change: CaseChange,
+                          owe: Callable[[Case], list[OutboxMessage]] | None = None) -> Case:
+        """Apply `change` to the stored case atomically and return the saved result; in the same write,
+        record the outbox messages `owe` returns for the new case (as add_outbox does)."""
 
     @abstractmethod
     async def compensate_case(self, *, workspace: str, case_id: str, employee: str,
@@ -108,6 +111,39 @@ class Store(ABC):
     @abstractmethod
     async def first_time(self, *, key: str, at: datetime, keep: timedelta) -> bool:
         """True the first time `key` is seen within `keep`; False for a repeat (a retry, a double submit)."""
+
+    # --- the outbox (bot/outbox.py): messages owed to a channel ---------------------------------
+    @abstractmethod
+    async def add_outbox(self, *, messages: list[OutboxMessage], settles: str | None = None) -> None:
+        """Record the messages as owed, in this order, as one write; a key already owed is left as it is.
+        In the same write the message keyed `settles` (if owed) is no longer owed."""
+
+    @abstractmethod
+    async def due_outbox(self, *, now: datetime, limit: int) -> list[OutboxMessage]:
+        """Owed messages due by `now`, oldest owed first, only the oldest owed of each case (so a case's
+        messages go out in order)."""
+
+    @abstractmethod
+    async def next_outbox_due(self, *, after: datetime) -> datetime | None:
+        """The earliest due time after `after` of a message that is the oldest owed of its case, or None."""
+
+    @abstractmethod
+    async def owed_outbox(self) -> list[OutboxMessage]:
+        """Every owed message, oldest owed first."""
+
+    @abstractmethod
+    async def try_outbox(self, *, key: str, at: datetime, lease: timedelta) -> OutboxMessage | None:
+        """Claim the message for one attempt, before the request leaves: only if it is owed and due by `at`;
+        records attempts + 1, tried_at = at and due = at + lease (no other sender takes it meanwhile; after a
+        crash it is due again). The message as recorded, or None when it is not owed or not due."""
+
+    @abstractmethod
+    async def retry_outbox(self, *, key: str, due: datetime, error: str, in_doubt: bool) -> None:
+        """An attempt failed: due again at `due`; `in_doubt` keeps tried_at (it may have arrived), else clears it."""
+
+    @abstractmethod
+    async def outbox_sent(self, *, key: str) -> None:
+        """The platform confirmed the message (and what it returned is stored): it is no longer owed."""
 
     @abstractmethod
     async def close(self) -> None:

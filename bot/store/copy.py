@@ -15,6 +15,7 @@ it says what it copied, or exits with 1 and a sentence saying what is wrong.
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -22,9 +23,12 @@ from decimal import Decimal
 from pathlib import Path
 
 from bot.errors import StoreUnavailable
+from bot.outbox import CLOSED, OutboxMessage, from_doc
 from bot.store.codec import case_from_doc, case_to_doc, entry_from_doc, entry_to_doc, role_from_doc, role_to_doc
 from bot.store.postgres import SNAPSHOT_TABLES, PostgresStore, TargetNotEmpty, describe_url, is_postgres_url
 from bot.store.tiny import TinyStore, write_snapshot  # the store's own atomic, TinyDB-layout writer
+
+log = logging.getLogger(__name__)
 
 Tables = dict[str, list[dict]]
 
@@ -78,10 +82,24 @@ async def _settled_tiny(path: Path) -> dict[str, dict[str, dict]]:
     if not path.exists() or path.stat().st_size == 0:
         return {}
     tables = json.loads(path.read_text(encoding="utf-8"))
+    _check_owed(str(path), [from_doc(doc) for doc in (tables.get("_outbox") or {}).values()])
     unknown = sorted(t for t in tables if t not in SNAPSHOT_TABLES and not t.startswith("_"))
     if unknown:  # bookkeeping tables start with _; anything else is data this copy would drop
         raise CopyFailed(f"{path} has tables this copy doesn't know ({', '.join(unknown)}); nothing was copied.")
     return {table: docs for table, docs in tables.items() if table in SNAPSHOT_TABLES}
+
+
+def _check_owed(where: str, owed: list[OutboxMessage]) -> None:
+    """Messages owed to a channel are not data to move, but must not be dropped: refuse while any is owed.
+    A close marker alone (a close whose messages the glue never owed: the domain driven without it, or a
+    crash at that moment) is not carried over; it is logged."""
+    messages = [m for m in owed if m.kind != CLOSED]
+    if messages:
+        raise CopyFailed(f"{where} still owes {len(messages)} message(s) to Slack or Teams; start Amends until its "
+                         "log says they were sent, stop it, then copy. Nothing was copied.")
+    for marker in owed:
+        log.warning("%s: %s closed without its summary being owed; the copy does not carry that over",
+                    where, marker.case_id)
 
 
 async def _read(location: str) -> Tables:
@@ -89,6 +107,7 @@ async def _read(location: str) -> Tables:
         store = PostgresStore(url=location, pool_size=1)
         try:
             await store.open()
+            _check_owed(describe_url(location), await store.owed_outbox())
             return await store.export_tables()
         finally:
             await store.close()

@@ -52,6 +52,7 @@ from bot.cases import Case
 from bot.checklist import CHECKLIST
 from bot.errors import CaseNotFound, StoreUnavailable
 from bot.ledger import LedgerEntry
+from bot.outbox import OutboxMessage
 from bot.periods import Period
 from bot.roles import Budget, Role
 from bot.store.base import CaseChange, Compensating, Store
@@ -177,6 +178,20 @@ def _case_row(case: Case) -> tuple:
 def _entry(row: asyncpg.Record) -> LedgerEntry:
     return LedgerEntry(workspace=row["workspace"], case_id=row["case_id"], employee=row["employee"], role=row["role"],
                        kind=row["kind"], amount=row["amount"], currency=row["currency"], at=row["at"])
+
+
+async def _owe(conn: asyncpg.Connection, messages: list[OutboxMessage]) -> None:
+    for m in messages:  # in order: the identity column numbers them as owed
+        await conn.execute(
+            "INSERT INTO outbox (key, workspace, case_id, kind, body, owed_at, due) "
+            "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) ON CONFLICT (key) DO NOTHING",
+            m.key, m.workspace, m.case_id, m.kind, json.dumps(m.body, ensure_ascii=False), m.owed_at, m.due)
+
+
+def _message(row: asyncpg.Record) -> OutboxMessage:
+    return OutboxMessage(key=row["key"], workspace=row["workspace"], case_id=row["case_id"], kind=row["kind"],
+                         body=json.loads(row["body"]), owed_at=row["owed_at"], due=row["due"], seq=row["seq"],
+                         attempts=row["attempts"], tried_at=row["tried_at"], error=row["error"])
 
 
 def _role(row: asyncpg.Record) -> Role:
@@ -402,13 +417,16 @@ class PostgresStore(Store):
         return await self._run(f"reading {case_id}", lambda conn: self._fetch_case(conn, workspace, case_id),
                                write=False)
 
-    async def change_case(self, *, workspace: str, case_id: str, change: CaseChange) -> Case:
+    async def change_case(self, *, workspace: str, case_id: str, change: CaseChange,
+                          owe: Callable[[Case], list[OutboxMessage]] | None = None) -> Case:
         changed: list[Case] = []
 
         async def work(conn: asyncpg.Connection) -> Case:
             case = change(await self._lock_case(conn, workspace, case_id))
             changed[:] = [case]
             await conn.execute(_UPDATE_CASE, *_case_row(case))
+            if owe is not None:
+                await _owe(conn, owe(case))
             return case
 
         async def confirm(conn: asyncpg.Connection) -> Any:
@@ -565,6 +583,53 @@ class PostgresStore(Store):
             return True if stored == at else _NOT_RECORDED
 
         return await self._run("checking for a repeated delivery", work, write=True, confirm=confirm)
+
+    # --- the outbox --------------------------------------------------------------------------
+    async def add_outbox(self, *, messages: list[OutboxMessage], settles: str | None = None) -> None:
+        async def work(conn: asyncpg.Connection) -> None:
+            await _owe(conn, messages)
+            if settles is not None:
+                await conn.execute("DELETE FROM outbox WHERE key = $1", settles)
+        # Idempotent (a key owed twice is owed once): after a lost COMMIT it is simply done again.
+        await self._run("recording messages owed", work, write=True)
+
+    _HEADS = ("SELECT DISTINCT ON (workspace, case_id) * FROM outbox ORDER BY workspace, case_id, seq")
+
+    async def due_outbox(self, *, now: datetime, limit: int) -> list[OutboxMessage]:
+        rows = await self._run("reading the outbox", lambda conn: conn.fetch(
+            f"SELECT * FROM ({self._HEADS}) AS heads WHERE due <= $1 ORDER BY seq LIMIT $2", now, limit), write=False)
+        return [_message(row) for row in rows]
+
+    async def next_outbox_due(self, *, after: datetime) -> datetime | None:
+        return await self._run("reading the outbox", lambda conn: conn.fetchval(
+            f"SELECT min(due) FROM ({self._HEADS}) AS heads WHERE due > $1", after), write=False)
+
+    async def owed_outbox(self) -> list[OutboxMessage]:
+        rows = await self._run("reading the outbox", lambda conn: conn.fetch("SELECT * FROM outbox ORDER BY seq"),
+                               write=False)
+        return [_message(row) for row in rows]
+
+    async def try_outbox(self, *, key: str, at: datetime, lease: timedelta) -> OutboxMessage | None:
+        async def work(conn: asyncpg.Connection) -> OutboxMessage | None:
+            row = await conn.fetchrow("UPDATE outbox SET attempts = attempts + 1, tried_at = $2, due = $3 "
+                                      "WHERE key = $1 AND due <= $2 RETURNING *", key, at, at + lease)
+            return None if row is None else _message(row)
+
+        async def confirm(conn: asyncpg.Connection) -> Any:
+            row = await conn.fetchrow("SELECT * FROM outbox WHERE key = $1 FOR UPDATE", key)
+            if row is None:
+                return None
+            return _message(row) if row["tried_at"] == at else _NOT_RECORDED
+        return await self._run("recording an attempt to send", work, write=True, confirm=confirm)
+
+    async def retry_outbox(self, *, key: str, due: datetime, error: str, in_doubt: bool) -> None:
+        await self._run("rescheduling a message", lambda conn: conn.execute(
+            "UPDATE outbox SET due = $2, error = $3, tried_at = CASE WHEN $4 THEN tried_at END WHERE key = $1",
+            key, due, error, in_doubt), write=True)
+
+    async def outbox_sent(self, *, key: str) -> None:
+        await self._run("marking a message sent", lambda conn: conn.execute(
+            "DELETE FROM outbox WHERE key = $1", key), write=True)
 
     # --- moving a whole store (bot.store.copy) -----------------------------------------------
     async def export_tables(self) -> dict[str, list[dict]]:

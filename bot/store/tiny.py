@@ -41,6 +41,7 @@ from pathlib import Path
 
 from bot.cases import Case
 from bot.errors import CaseNotFound, StoreUnavailable
+from bot.outbox import OutboxMessage, as_doc, from_doc
 from bot.roles import Role
 from bot.store.base import CaseChange, Compensating, Store
 from bot.store.codec import (case_from_doc, case_to_doc, entry_from_doc, entry_to_doc, role_from_doc,
@@ -64,6 +65,7 @@ SMALL: dict[str, Callable[[dict], tuple]] = {
     "references": lambda d: (d["workspace"], d["key"]),
     "admins": lambda d: (d["workspace"], d["person"]),
     "seen": lambda d: (d["key"],),
+    "_outbox": lambda d: (d["key"],),  # only what is owed (a message leaves once sent); not copied: see copy.py
 }
 LARGE = ("cases", "ledger")  # kept on disk; memory holds their index
 TABLES = (*LARGE, *SMALL)
@@ -320,6 +322,13 @@ def _no_cycle_collection():
             gc.enable()
 
 
+def _utc_doc(message: OutboxMessage) -> dict:
+    """An outbox message as stored: its instants in UTC, so they compare and read back the same."""
+    utc = lambda t: None if t is None else t.astimezone(timezone.utc)  # noqa: E731
+    return as_doc(OutboxMessage(**{**message.__dict__, "owed_at": utc(message.owed_at), "due": utc(message.due),
+                                   "tried_at": utc(message.tried_at)}))
+
+
 def _dump(doc: dict) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -506,10 +515,12 @@ class TinyStore(Store):
             raise CaseNotFound(f"There is no case {case_id} here.")
         return case_from_doc(doc)
 
-    async def change_case(self, *, workspace, case_id, change: CaseChange):
+    async def change_case(self, *, workspace, case_id, change: CaseChange, owe=None):
         def op(tx: _Transaction):
             case = change(self._load_case(tx, workspace, case_id))
             tx.put("cases", case_to_doc(case))
+            if owe is not None:
+                self._owe(tx, owe(case))
             return case
         return await self._run(op, write=True)
 
@@ -605,6 +616,78 @@ class TinyStore(Store):
             tx.put("seen", {"key": key, "at": at.astimezone(timezone.utc).isoformat()})
             return True
         return await self._run(op, write=True)
+
+    # --- the outbox --------------------------------------------------------------------------
+    @staticmethod
+    def _heads(docs) -> list[dict]:
+        """The oldest owed message of each case."""
+        heads: dict[tuple, dict] = {}
+        for doc in docs:
+            group = (doc["workspace"], doc["case_id"])
+            if group not in heads or doc["seq"] < heads[group]["seq"]:
+                heads[group] = doc
+        return list(heads.values())
+
+    @staticmethod
+    def _owe(tx: _Transaction, messages) -> None:
+        owed = tx.state.small["_outbox"]
+        seq = max((doc["seq"] for doc in owed.values()), default=0)
+        seq = max([seq, *(doc["seq"] for (table, _), doc in tx.pending.items() if table == "_outbox" and doc)])
+        for message in messages:
+            if tx.find("_outbox", (message.key,)) is None:
+                seq += 1
+                tx.put("_outbox", _utc_doc(OutboxMessage(**{**message.__dict__, "seq": seq})))
+
+    async def add_outbox(self, *, messages, settles=None):
+        def op(tx: _Transaction):
+            self._owe(tx, messages)
+            if settles is not None and tx.find("_outbox", (settles,)) is not None:
+                tx.remove("_outbox", (settles,))
+        await self._run(op, write=True)
+
+    async def due_outbox(self, *, now, limit):
+        def op(store: "TinyStore"):
+            heads = [from_doc(doc) for doc in self._heads(store._state.small["_outbox"].values())]
+            return sorted((m for m in heads if m.due <= now), key=lambda m: m.seq)[:limit]
+        return await self._run(op, write=False)
+
+    async def next_outbox_due(self, *, after):
+        def op(store: "TinyStore"):
+            times = [from_doc(doc).due for doc in self._heads(store._state.small["_outbox"].values())]
+            return min((t for t in times if t > after), default=None)
+        return await self._run(op, write=False)
+
+    async def owed_outbox(self):
+        def op(store: "TinyStore"):
+            return sorted((from_doc(doc) for doc in store._state.small["_outbox"].values()), key=lambda m: m.seq)
+        return await self._run(op, write=False)
+
+    async def try_outbox(self, *, key, at, lease):
+        def op(tx: _Transaction):
+            doc = tx.find("_outbox", (key,))
+            if doc is None or from_doc(doc).due > at:
+                return None
+            message = from_doc(doc)
+            message = OutboxMessage(**{**message.__dict__, "attempts": message.attempts + 1, "tried_at": at,
+                                       "due": at + lease})
+            tx.put("_outbox", _utc_doc(message))
+            return from_doc(_utc_doc(message))
+        return await self._run(op, write=True)
+
+    async def retry_outbox(self, *, key, due, error, in_doubt):
+        def op(tx: _Transaction):
+            doc = tx.find("_outbox", (key,))
+            if doc is not None:
+                message = from_doc(doc)
+                tx.put("_outbox", _utc_doc(OutboxMessage(**{**message.__dict__, "due": due, "error": error,
+                                                            "tried_at": message.tried_at if in_doubt else None})))
+        await self._run(op, write=True)
+
+    async def outbox_sent(self, *, key):
+        def op(tx: _Transaction):
+            if tx.find("_outbox", (key,)) is not None:
+                tx.remove("_outbox", (key,))
+        await self._run(op, write=True)
 
     async def close(self):
         def finish():

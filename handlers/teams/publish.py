@@ -7,6 +7,7 @@ place. The summary goes to the recovery channel proactively, through the Convers
 stored when an admin chose it, so it needs no live turn in that channel.
 """
 
+import asyncio
 import logging
 
 from botbuilder.core import BotAdapter, TurnContext
@@ -16,6 +17,7 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 from bot.admins import Admins
 from bot.cases import Case, MessageRef
 from bot.checklist import Step
+from bot.outbox import OutboxMessage, Retry, closed_key, owed
 from bot.recovery import NOTE_MAX, Recovery
 from bot.roles import Allowance
 from cards import teams as cards
@@ -38,6 +40,7 @@ class TeamsPublisher:
         self.admins = admins
         self.adapter = adapter
         self.app_id = app_id
+        recovery.outbox.register(SUMMARY, TeamsSummarySender(self))
 
     # --- the thread --------------------------------------------------------------------------
     async def publish_case(self, turn: TurnContext, case: Case, *, replacing: str | None = None) -> Case:
@@ -119,25 +122,24 @@ class TeamsPublisher:
         await self.recovery.set_recovery_channel(workspace=workspace, channel=reference.conversation.id)
 
     async def close(self, turn: TurnContext, case: Case) -> Case:
-        """Post the summary to the recovery channel; without one (or when Teams refuses), keep it in the
+        """Owe the summary to the recovery channel and make its first attempt at once (the outbox retries it
+        if Teams can't take it now); without a channel, or when Teams refuses it for good, keep it in the
         case's thread and tell the admins."""
         channel = await self.recovery_channel(workspace=case.workspace)
-        summary = card_activity(*cards.summary(case))
-        failed = False
-        if channel is not None:
-            try:
-                posted_id = await self.post_proactively(channel, summary)
-                case = await self.recovery.remember_post(workspace=case.workspace, case_id=case.id,
-                                                         summary=MessageRef(channel=channel.conversation.id,
-                                                                            id=posted_id))
-            except TeamsError as error:
-                log.warning("summary of %s not posted in the recovery channel: %s", case.id, error)
-                failed = True
-        name = channel_name(channel) if channel is not None else None
-        await turn.send_activity(card_activity(*cards.closing_card(case, channel_name=name, summary_failed=failed)))
-        if channel is None or failed:
+        marker = closed_key(case.workspace, case.id)  # recorded with the close; settled here
+        if channel is None:
+            await self.recovery.outbox.owe([], settles=marker)
+            await turn.send_activity(card_activity(*cards.closing_card(case, channel_name=None)))
             await turn.send_activity(card_activity(*cards.summary(case)))
-            await self.tell_admins(workspace=case.workspace, failed_in=name)
+            await self.tell_admins(workspace=case.workspace, failed_in=None)
+            return case
+        thread = TurnContext.get_conversation_reference(turn.activity)
+        thread.activity_id = None
+        done = await self.recovery.outbox.owe_and_try(summary_message(case, thread=thread), settles=marker)
+        case = await self.recovery.case(workspace=case.workspace, case_id=case.id)
+        if done and case.summary is None:
+            return case  # refused for good: the sender kept it in this thread and told the admins
+        await turn.send_activity(card_activity(*cards.closing_card(case, channel_name=channel_name(channel))))
         return case
 
     async def post_proactively(self, reference: ConversationReference, activity: Activity) -> str:
@@ -199,3 +201,81 @@ def channel_name(reference: ConversationReference) -> str:
     """How people know the recovery channel: its name when Teams sent one."""
     return (reference.conversation.name if reference.conversation and reference.conversation.name
             else "the recovery channel")
+
+
+# --- the outbox's Teams messages --------------------------------------------------------------
+SUMMARY = "teams.summary"
+OUTBOX_TIMEOUT = 15.0
+# Bot Framework's answers that mean "not now" (its docs: retry 412, 429, 502, 504 with backoff), plus 500/503.
+RETRY_STATUSES = {412, 429, 500, 502, 503, 504}
+
+
+def summary_message(case: Case, *, thread: ConversationReference) -> OutboxMessage:
+    """The summary owed to the recovery channel; `thread` is where it goes if Teams refuses it for good."""
+    return owed(key=f"{SUMMARY}:{case.workspace}:{case.id}", workspace=case.workspace, case_id=case.id, kind=SUMMARY,
+                body={"thread": thread.serialize()})
+
+
+def _retry_for(error: Exception) -> Retry | None:
+    if isinstance(error, ClientRequestError):
+        return Retry(f"{type(error).__name__}: {error}", in_doubt=True)  # it may have left before the failure
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None)
+    if status is None:
+        return Retry(f"{type(error).__name__}: {error}", in_doubt=True)
+    if status not in RETRY_STATUSES:
+        return None
+    after = None
+    try:
+        after = float((response.headers or {}).get("Retry-After"))
+    except (TypeError, ValueError):
+        pass
+    return Retry(f"HTTP {status}", after=after, in_doubt=status >= 500)
+
+
+class TeamsSummarySender:
+    """Delivers the summaries the outbox holds to each tenant's recovery channel, proactively.
+
+    Bot Framework can't be asked whether a post arrived, so an attempt in doubt (a timeout or a 5xx
+    after the request left, a crash mid-send) is posted again: at least once, in doubt."""
+
+    def __init__(self, publisher: TeamsPublisher, *, timeout: float = OUTBOX_TIMEOUT):
+        self.publisher = publisher
+        self.recovery = publisher.recovery
+        self.timeout = timeout
+
+    async def deliver(self, message: OutboxMessage, *, in_doubt: bool) -> None:
+        case = await self.recovery.case(workspace=message.workspace, case_id=message.case_id)
+        if case.summary is not None:
+            return  # posted and stored; only "sent" was not recorded
+        channel = await self.publisher.recovery_channel(workspace=message.workspace)
+        if channel is None:
+            await self._keep_in_thread(message, case, failed_in=None)
+            return
+        if in_doubt:
+            log.warning("%s: an earlier attempt may have arrived; Bot Framework can't be asked, posting again",
+                        message.key)
+        try:
+            async with asyncio.timeout(self.timeout):
+                posted_id = await self.publisher.post_proactively(channel, card_activity(*cards.summary(case)))
+        except TeamsError as error:
+            retry = _retry_for(error)
+            if retry is not None:
+                raise retry from error
+            log.warning("summary of %s not posted in the recovery channel: %s", case.id, error)
+            await self._keep_in_thread(message, case, failed_in=channel_name(channel))
+            return
+        # Stored before the outbox marks it sent: a crash between the two finds it here.
+        await self.recovery.remember_post(workspace=case.workspace, case_id=case.id,
+                                          summary=MessageRef(channel=channel.conversation.id, id=posted_id))
+
+    async def _keep_in_thread(self, message: OutboxMessage, case: Case, *, failed_in: str | None) -> None:
+        if message.body.get("thread"):  # not when owed for a close marker: the thread was never known
+            thread = ConversationReference().deserialize(message.body["thread"])
+            try:
+                await self.publisher.post_proactively(thread, card_activity(*cards.closing_card(
+                    case, channel_name=failed_in, summary_failed=failed_in is not None)))
+                await self.publisher.post_proactively(thread, card_activity(*cards.summary(case)))
+            except TeamsError as error:
+                log.error("summary of %s could not be kept in its thread either: %s", case.id, error)
+        await self.publisher.tell_admins(workspace=case.workspace, failed_in=failed_in)

@@ -1,0 +1,33 @@
+"""What a closed case owes channels, per platform, for a close marker the glue never settled
+(bot/outbox.py AfterClose: a crash between recording the close and owing its messages).
+
+Each function answers None when the workspace is not its platform's. Teams tenants are told apart
+by the recovery channel's ConversationReference Teams stores; everything else is Slack. Nothing
+here loads botbuilder: the Teams summary is owed by kind and key, and sent by the Teams glue.
+"""
+
+from bot.outbox import OutboxMessage, owed
+from bot.recovery import Recovery
+from handlers.slack.publish import card_message, summary_message
+
+TEAMS_SUMMARY = "teams.summary"  # handlers/teams/publish.py SUMMARY (a test checks they agree)
+TEAMS_RECOVERY_CHANNEL = "recovery_channel"  # handlers/teams/publish.py RECOVERY_CHANNEL
+
+
+def teams(recovery: Recovery):
+    async def after_close(case) -> list[OutboxMessage] | None:
+        if await recovery.store.reference(workspace=case.workspace, key=TEAMS_RECOVERY_CHANNEL) is None:
+            return None
+        if case.summary is not None:
+            return []
+        return [owed(key=f"{TEAMS_SUMMARY}:{case.workspace}:{case.id}", workspace=case.workspace,
+                     case_id=case.id, kind=TEAMS_SUMMARY, body={})]
+    return after_close
+
+
+def slack(recovery: Recovery):
+    async def after_close(case) -> list[OutboxMessage] | None:
+        channel = await recovery.recovery_channel(workspace=case.workspace)
+        summary = [summary_message(case, channel=channel)] if channel and case.summary is None else []
+        return [*summary, card_message(case)]
+    return after_close
