@@ -1,6 +1,7 @@
 """Amends: wires settings → store → domain → Slack app + Teams adapter → routes, on one aiohttp server.
 
     python app.py            start the bot on $PORT (default 3978)
+    python app.py doctor     check the configuration, say what is wrong and how to fix it (exit 0: all well)
 """
 
 import gc
@@ -13,10 +14,13 @@ from aiohttp import ClientSession, web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
 from bot.clock import Clock, SystemClock
+from bot.outbox import CLOSED, AfterClose, Deferred
 from bot.recovery import Recovery
 from bot.settings import Settings
 from bot.store import Store, open_store
+from handlers import after_close
 from handlers.slack import SlackApp, build_slack_app
+from handlers.slack.edge import dispatch as dispatch_slack
 
 if TYPE_CHECKING:
     from botframework.connector.auth import BotFrameworkAuthentication
@@ -26,6 +30,7 @@ log = logging.getLogger("amends")
 RECOVERY = web.AppKey("recovery", Recovery)
 HTTP = web.AppKey("http", ClientSession)
 SLACK = web.AppKey("slack", SlackApp)
+SOCKET = web.AppKey("socket", object)  # handlers.slack.socket_mode.SocketMode, loaded only in Socket Mode
 LOOPBACK = ("127.0.0.1", "::1")
 
 MAX_BODY = 1024 * 1024  # Slack's payloads are a few kB; anything near this is not Slack
@@ -43,13 +48,26 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
     missing = settings.missing_for_slack()
 
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "slack": not missing})
+        answer = {"ok": True, "slack": not missing}
+        if SOCKET in request.app:
+            answer["socket_mode"] = request.app[SOCKET].connected.is_set()
+        return web.json_response(answer)
 
     async def slack_events(request: web.Request) -> web.Response:
         if missing:
             return web.json_response({"error": f"Slack is not configured: set {', '.join(missing)}"}, status=503)
-        bolt = request.app[SLACK].bolt
-        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+        if not settings.slack_signing_secret:  # Socket Mode alone: nothing could check a signature here
+            return web.json_response({"error": "Slack uses Socket Mode here; set SLACK_SIGNING_SECRET to also "
+                                               "accept requests over HTTP"}, status=503)
+        return await dispatch_slack(request.app[SLACK].bolt, request)  # malformed → 400, never 500
+
+    async def slack_install(request: web.Request) -> web.Response:
+        """GET /slack/install → Slack's consent page; GET /slack/oauth_redirect ← Slack, with the code."""
+        oauth = request.app[SLACK].oauth if SLACK in request.app else None
+        if oauth is None:
+            raise web.HTTPNotFound(text="Installing in many workspaces is off: set SLACK_CLIENT_ID, "
+                                        "SLACK_CLIENT_SECRET and AMENDS_SECRET_KEY (see README).")
+        return await to_aiohttp_response(await request.app[SLACK].install(request.path, await to_bolt_request(request)))
 
     async def bot_messages(request: web.Request) -> web.Response:
         if not settings.microsoft_app_id and teams_auth is None and request.remote not in LOOPBACK:
@@ -57,14 +75,24 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
             # machine, never for the world (a stranger could open cases and make us call any URL).
             return web.json_response({"error": "Teams is not configured: set MicrosoftAppId and "
                                                "MicrosoftAppPassword (see README)"}, status=403)
+        return await teams_glue().process(request)
+
+    def teams_glue():
         if "glue" not in teams:
             # botbuilder costs ~25 MB and half a second to load: a Slack-only install never pays it.
             from handlers.teams import build_teams
             teams["glue"] = build_teams(settings=settings, recovery=recovery, auth=teams_auth)
-        return await teams["glue"].process(request)
+        return teams["glue"]
+
+    # A Teams summary owed before a restart loads the Teams glue when it is sent (handlers/teams/publish.py).
+    recovery.outbox.register("teams.summary", Deferred(recovery.outbox, "teams.summary", teams_glue))
+    # A close whose messages were never owed (a crash right after it) is made good (handlers/after_close.py).
+    recovery.outbox.register(CLOSED, AfterClose(recovery.outbox, recovery,
+                                                [after_close.teams(recovery), after_close.slack(recovery)]))
 
     async def start(app: web.Application) -> None:
         await store.open()
+        recovery.outbox.start()  # sends what is owed to channels, resuming after a restart (bot/outbox.py)
         if not settings.microsoft_app_id:
             log.warning("Teams: MicrosoftAppId is not set, so /api/messages accepts unauthenticated activities "
                         "from this machine only (Bot Framework Emulator); see README to register the bot.")
@@ -72,17 +100,30 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
             log.warning("Slack is off: set %s (see README). /healthz still answers.", " and ".join(missing))
             return
         app[HTTP] = ClientSession()
-        app[SLACK] = build_slack_app(settings=settings, recovery=recovery, session=app[HTTP])
+        app[SLACK] = build_slack_app(settings=settings, recovery=recovery, session=app[HTTP], clock=clock)
+        # What the outbox owes Slack (summaries, closed cards) goes out with each workspace's token.
+        from handlers.slack.publish import register_outbox_senders
+        register_outbox_senders(outbox=recovery.outbox, clients=app[SLACK].client_for, recovery=recovery,
+                                admins=settings.admins)
+        if settings.slack_socket_mode:
+            from handlers.slack.socket_mode import SocketMode
+            app[SOCKET] = SocketMode(bolt=app[SLACK].bolt, app_token=settings.slack_app_token)
+            app[SOCKET].start()
 
     async def stop(app: web.Application) -> None:
+        if SOCKET in app:
+            await app[SOCKET].stop()
         if SLACK in app:
             await app[SLACK].background.drain()
+        await recovery.outbox.stop()  # what is still owed stays in the store for the next start
         if HTTP in app:
             await app[HTTP].close()
         await store.close()
 
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/slack/install", slack_install)
+    app.router.add_get("/slack/oauth_redirect", slack_install)
     app.router.add_post("/api/messages", bot_messages)
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
@@ -90,6 +131,9 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["doctor"]:
+        from handlers.doctor import main as doctor
+        return doctor(argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()

@@ -3,6 +3,8 @@
 Secrets are fields with repr=False, so logging the settings never prints them.
 """
 
+import base64
+import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +27,11 @@ class Settings:
     slack_signing_secret: str = field(default="", repr=False)
     slack_app_token: str = field(default="", repr=False)
     slack_api_url: str = SLACK_API_URL
+    # Many workspaces (OAuth): set both, and AMENDS_SECRET_KEY to encrypt their bot tokens at rest.
+    slack_client_id: str = ""
+    slack_client_secret: str = field(default="", repr=False)
+    slack_redirect_uri: str = ""
+    secret_key: str = field(default="", repr=False)  # AMENDS_SECRET_KEY: Fernet key(s), newest first
     microsoft_app_id: str = ""
     microsoft_app_password: str = field(default="", repr=False)
     microsoft_app_type: str = "MultiTenant"
@@ -56,6 +63,9 @@ class Settings:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"AMENDS_TZ {tz!r} is not a time zone name like Europe/London or America/New_York") from None
+        secret_key = values.get("AMENDS_SECRET_KEY", "").strip()
+        if secret_key:
+            check_secret_keys(secret_key)
         return cls(
             port=port,
             host=values.get("HOST") or "0.0.0.0",
@@ -63,6 +73,10 @@ class Settings:
             slack_signing_secret=values.get("SLACK_SIGNING_SECRET", ""),
             slack_app_token=values.get("SLACK_APP_TOKEN", ""),
             slack_api_url=api_url,
+            slack_client_id=values.get("SLACK_CLIENT_ID", ""),
+            slack_client_secret=values.get("SLACK_CLIENT_SECRET", ""),
+            slack_redirect_uri=values.get("SLACK_REDIRECT_URI", ""),
+            secret_key=secret_key,
             microsoft_app_id=values.get("MicrosoftAppId", ""),
             microsoft_app_password=values.get("MicrosoftAppPassword", ""),
             microsoft_app_type=values.get("MicrosoftAppType") or "MultiTenant",
@@ -87,7 +101,45 @@ class Settings:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
         return urlunsplit(parts._replace(netloc=netloc))
 
+    @property
+    def slack_oauth(self) -> bool:
+        """Many workspaces, each installed through /slack/install (SLACK_CLIENT_ID and _SECRET set)."""
+        return bool(self.slack_client_id or self.slack_client_secret)
+
+    @property
+    def slack_socket_mode(self) -> bool:
+        """Slack reaches us over a websocket we open (SLACK_APP_TOKEN set): no public URL needed."""
+        return bool(self.slack_app_token)
+
     def missing_for_slack(self) -> list[str]:
-        """The variables Slack needs that are not set."""
-        return [name for name, value in (("SLACK_BOT_TOKEN", self.slack_bot_token),
-                                         ("SLACK_SIGNING_SECRET", self.slack_signing_secret)) if not value]
+        """The variables Slack needs that are not set, for the mode the others choose: one workspace
+        (SLACK_BOT_TOKEN) or many (OAuth); over HTTP (signed requests) or Socket Mode (SLACK_APP_TOKEN)."""
+        if self.slack_oauth:
+            needed = [("SLACK_CLIENT_ID", self.slack_client_id), ("SLACK_CLIENT_SECRET", self.slack_client_secret),
+                      ("AMENDS_SECRET_KEY", self.secret_key)]
+            if not self.slack_socket_mode:
+                needed.append(("SLACK_SIGNING_SECRET", self.slack_signing_secret))
+        elif self.slack_socket_mode:
+            needed = [("SLACK_BOT_TOKEN", self.slack_bot_token)]
+        else:
+            needed = [("SLACK_BOT_TOKEN", self.slack_bot_token), ("SLACK_SIGNING_SECRET", self.slack_signing_secret)]
+        return [name for name, value in needed if not value]
+
+
+NEW_SECRET_KEY = ('.venv/bin/python -c "from cryptography.fernet import Fernet; '
+                  'print(Fernet.generate_key().decode())"')
+
+
+def check_secret_keys(text: str) -> list[str]:
+    """AMENDS_SECRET_KEY: one Fernet key, or several comma-separated (the first encrypts, every one
+    decrypts, so a key can be rotated). Checked here without loading cryptography at start-up."""
+    keys = [key.strip() for key in text.split(",") if key.strip()]
+    for key in keys:
+        try:
+            raw = base64.urlsafe_b64decode(key.encode())
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError("AMENDS_SECRET_KEY must be a Fernet key (32 bytes, url-safe base64); "
+                             f"make one with: {NEW_SECRET_KEY}")
+    return keys

@@ -1,52 +1,187 @@
 """The app manifests are valid against the platforms' schemas and match what the code uses."""
 
 import json
-import re
 from pathlib import Path
 
+import pytest
 from jsonschema import Draft7Validator
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
-# Web API method → the bot scope Slack requires for it (None: no scope needed).
+# Web API method → the bot scopes Slack requires for it (empty: none, or not a bot token's).
 SCOPES = {
-    "chat_postMessage": "chat:write",
-    "chat_update": "chat:write",
-    "chat_postEphemeral": "chat:write",
-    "chat_getPermalink": None,
-    "conversations_open": "im:write",
-    "users_info": "users:read",
-    "views_open": None,
-    "auth_test": None,
+    "chat_postMessage": {"chat:write"},
+    "chat_update": {"chat:write"},
+    "chat_postEphemeral": {"chat:write"},
+    "chat_getPermalink": set(),
+    "conversations_open": {"im:write"},
+    "users_info": {"users:read"},
+    "views_open": set(),
+    "auth_test": set(),
+    # doctor: is the bot in the recovery channel (public or private)?
+    "conversations_info": {"channels:read", "groups:read"},
+    "conversations_members": {"channels:read", "groups:read"},
+    "oauth_v2_access": set(),  # the app's id and secret
+    "apps_connections_open": set(),  # the app-level token's connections:write
 }
+SLACK_MANIFESTS = ("slack-manifest.json", "slack-manifest.oauth.json", "slack-manifest.socket.json")
 
 
 def load(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def test_the_slack_manifest_is_valid_and_declares_recover():
-    manifest = load(ROOT / "slack-manifest.json")
+def web_api_methods_used() -> set[str]:
+    """Every AsyncWebClient method the code names: called on a client, or named in a string (doctor)."""
+    import ast
+
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    known = {name for name in dir(AsyncWebClient) if not name.startswith("_") and "_" in name}
+    known -= {"api_call"}
+    used = set()
+    for source in [*ROOT.glob("handlers/**/*.py"), *ROOT.glob("bot/**/*.py"), ROOT / "app.py"]:
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in known and isinstance(node.ctx, ast.Load):
+                used.add(node.attr)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in known:
+                used.add(node.value)
+    return used
+
+
+@pytest.mark.parametrize("name", SLACK_MANIFESTS)
+def test_each_slack_manifest_is_valid_and_declares_recover(name):
+    manifest = load(ROOT / name)
     schema = load(SCHEMAS / "slack-manifest.schema.1.0.0.json")
     errors = [e.message for e in Draft7Validator(schema).iter_errors(manifest)]
     assert errors == []
     [command] = manifest["features"]["slash_commands"]
     assert command["command"] == "/recover"
     assert command["should_escape"] is True  # mentions arrive as <@U…>, which the admin commands parse
-    assert manifest["settings"]["interactivity"]["is_enabled"] is True
-    assert command["url"].endswith("/slack/events")
-    assert manifest["settings"]["interactivity"]["request_url"].endswith("/slack/events")
+    settings = manifest["settings"]
+    assert settings["interactivity"]["is_enabled"] is True
+    if settings["socket_mode_enabled"]:
+        urls = [command.get("url"), settings["interactivity"].get("request_url"),
+                settings.get("event_subscriptions", {}).get("request_url")]
+        assert urls == [None, None, None]  # Socket Mode: Slack needs no URL of ours
+    else:
+        assert command["url"] == "https://amends.example.com/slack/events"
+        assert settings["interactivity"]["request_url"] == "https://amends.example.com/slack/events"
 
 
-def test_the_slack_manifest_asks_for_exactly_the_scopes_the_code_uses():
-    called = set()
-    for source in [*ROOT.glob("handlers/**/*.py"), *ROOT.glob("bot/**/*.py"), ROOT / "app.py"]:
-        called |= set(re.findall(r"client\.(\w+)\(", source.read_text()))
-    unknown = called - set(SCOPES)
-    assert not unknown, f"add the scope these Web API methods need to SCOPES and the manifest: {unknown}"
-    needed = {"commands"} | {SCOPES[m] for m in called if SCOPES[m]}
-    assert set(load(ROOT / "slack-manifest.json")["oauth_config"]["scopes"]["bot"]) == needed
+def test_the_slack_manifests_differ_only_in_how_slack_reaches_the_bot():
+    http, oauth, socket = (load(ROOT / name) for name in SLACK_MANIFESTS)
+    assert oauth["oauth_config"]["redirect_urls"] == ["https://amends.example.com/slack/oauth_redirect"]
+    assert oauth["settings"]["event_subscriptions"] == {"request_url": "https://amends.example.com/slack/events",
+                                                        "bot_events": ["app_uninstalled", "tokens_revoked"]}
+    for other in (oauth, socket):
+        assert other["display_information"] == http["display_information"]
+        assert other["oauth_config"]["scopes"] == http["oauth_config"]["scopes"]
+        assert [{k: v for k, v in c.items() if k != "url"} for c in other["features"]["slash_commands"]] == \
+               [{k: v for k, v in c.items() if k != "url"} for c in http["features"]["slash_commands"]]
+
+
+def test_every_slack_manifest_asks_for_exactly_the_scopes_the_code_uses():
+    from handlers.slack.oauth import BOT_SCOPES
+
+    used = web_api_methods_used()
+    unknown = used - set(SCOPES)
+    assert not unknown, f"add the scopes these Web API methods need to SCOPES and the manifests: {unknown}"
+    needed = {"commands"} | {scope for method in used for scope in SCOPES[method]}
+    assert set(BOT_SCOPES) == needed and len(BOT_SCOPES) == len(needed)  # what an OAuth install asks for
+    for name in SLACK_MANIFESTS:
+        assert set(load(ROOT / name)["oauth_config"]["scopes"]["bot"]) == needed, name
+
+
+# --- the listeners the code registers against what the manifests declare ----------------------
+
+def registered(bolt) -> set[tuple[str, object]]:
+    """(kind, constraint) of every listener the Bolt app registered, read from Bolt's own matchers:
+    ("command", "/recover"), ("event", "app_uninstalled"), ("action", "step_done"), ..."""
+    import inspect
+
+    found = set()
+    for listener in bolt._async_listeners:
+        for matcher in listener.matchers:
+            inner = inspect.getclosurevars(matcher.func).nonlocals.get("func", matcher.func)
+            kind = inner.__qualname__.split(".<locals>")[0]
+            constraint = next(iter(inspect.getclosurevars(inner).nonlocals.values()), None)
+            found.add((kind, constraint))
+    return found
+
+
+def undeclared(bolt, manifest: dict) -> list[str]:
+    """The listeners Slack would never send anything to under this manifest, and declarations no listener serves."""
+    features, settings = manifest.get("features", {}), manifest["settings"]
+    commands = {c["command"] for c in features.get("slash_commands", [])}
+    events = set(settings.get("event_subscriptions", {}).get("bot_events", []))
+    shortcuts = {s["callback_id"] for s in features.get("shortcuts", [])}
+    interactive = settings.get("interactivity", {}).get("is_enabled", False)
+    problems, served = [], set()
+    for kind, constraint in sorted(registered(bolt), key=str):
+        if kind == "command" and constraint in commands:
+            served.add(("command", constraint))
+        elif kind == "event" and constraint in events:
+            served.add(("event", constraint))
+        elif kind in ("shortcut", "global_shortcut", "message_shortcut") and constraint in shortcuts:
+            served.add(("shortcut", constraint))
+        elif kind in ("action", "block_action", "view", "view_submission", "view_closed", "options",
+                      "block_suggestion") and interactive:
+            pass  # buttons and forms need interactivity on, and nothing declared per id
+        else:
+            problems.append(f"listener {kind} {constraint!r} is not declared in the manifest")
+    declared = {("command", c) for c in commands} | {("event", e) for e in events} | {("shortcut", s) for s in shortcuts}
+    problems += [f"the manifest declares {kind} {what!r} but no listener handles it"
+                 for kind, what in sorted(declared - served)]
+    return problems
+
+
+def build(settings):
+    from bot.clock import SystemClock
+    from bot.recovery import Recovery
+    from bot.store import open_store
+    from handlers.slack import build_slack_app
+
+    recovery = Recovery(store=open_store(":memory:"), clock=SystemClock(), currency="USD", tz=settings.zone)
+    return build_slack_app(settings=settings, recovery=recovery).bolt
+
+
+def mode_settings(name: str):
+    from bot.settings import Settings
+    from tests.doubles.slack_install import SECRET_KEY
+
+    return {
+        "slack-manifest.json": Settings(slack_bot_token="xoxb-1", slack_signing_secret="s"),
+        "slack-manifest.oauth.json": Settings(slack_client_id="1.2", slack_client_secret="c", slack_signing_secret="s",
+                                              secret_key=SECRET_KEY),
+        "slack-manifest.socket.json": Settings(slack_bot_token="xoxb-1", slack_app_token="xapp-1"),
+    }[name]
+
+
+@pytest.mark.parametrize("name", SLACK_MANIFESTS)
+def test_every_listener_the_code_registers_is_declared_in_its_manifest(name):
+    bolt = build(mode_settings(name))
+    assert ("command", "/recover") in registered(bolt)
+    assert undeclared(bolt, load(ROOT / name)) == []
+
+
+def test_the_listener_check_catches_an_undeclared_listener_and_a_stale_declaration():
+    async def listener(ack):
+        await ack()
+
+    bolt = build(mode_settings("slack-manifest.json"))
+    bolt.command("/refund")(listener)
+    bolt.event("app_mention")(listener)
+    bolt.shortcut("quick_recover")(listener)
+    manifest = load(ROOT / "slack-manifest.json")
+    manifest["settings"]["event_subscriptions"] = {"bot_events": ["tokens_revoked"]}
+    assert undeclared(bolt, manifest) == [
+        "listener command '/refund' is not declared in the manifest",
+        "listener event 'app_mention' is not declared in the manifest",
+        "listener shortcut 'quick_recover' is not declared in the manifest",
+        "the manifest declares event 'tokens_revoked' but no listener handles it",
+    ]
 
 
 def test_the_teams_manifest_is_valid_v1_19_with_the_recover_command():

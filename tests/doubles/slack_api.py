@@ -13,15 +13,20 @@ import json
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qsl
 
-from aiohttp import web
+from aiohttp import BasicAuth, web
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 BOT_TOKEN = "xoxb-test-token"
 BOT_USER = "UBOT"
+APP_TOKEN = "xapp-test-token"  # an app-level token, for Socket Mode's apps.connections.open
+CLIENT_ID, CLIENT_SECRET = "1111.2222", "test-client-secret"  # the app's OAuth credentials
+# Every scope a bot token of the fake has unless a test says otherwise (sent back in X-OAuth-Scopes).
+BOT_SCOPES = ("commands", "chat:write", "im:write", "users:read", "channels:read", "groups:read")
 MESSAGE_BLOCKS_MAX = 50
 VIEW_BLOCKS_MAX = 100
 TEXT_MAX = 40000
@@ -51,6 +56,12 @@ class FakeSlack:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # Which bot tokens are valid, and for which workspace, bot user and scopes (multi-workspace tests).
+        self.tokens: dict[str, dict] = {}
+        self.add_token(BOT_TOKEN, team=team)
+        self.install_codes: dict[str, dict] = {}  # OAuth code → oauth.v2.access answer (used once)
+        self.socket_url: str | None = None  # where apps.connections.open sends Socket Mode clients
+        self.channels: dict[str, dict] = {}  # conversations.info / .members: id → {"name", "members"}
 
     # --- running -----------------------------------------------------------------------------
     async def start(self) -> "FakeSlack":
@@ -81,6 +92,24 @@ class FakeSlack:
         self.users[user_id] = {"id": user_id, "team_id": self.team, "name": name, "real_name": name.title(),
                                "is_admin": admin, "is_owner": owner, "is_primary_owner": False,
                                "is_bot": False, "deleted": False, **extra}
+
+    def add_token(self, token: str, *, team: str, scopes=BOT_SCOPES, bot_user: str = BOT_USER,
+                  bot_id: str = "BBOT") -> None:
+        """A bot token Slack accepts, for `team`, with these scopes."""
+        self.tokens[token] = {"team": team, "scopes": tuple(scopes), "bot_user": bot_user, "bot_id": bot_id}
+
+    def add_install(self, code: str, *, team: str, token: str, team_name: str = "", scopes=BOT_SCOPES,
+                    installer: str = "U1", bot_user: str = BOT_USER) -> None:
+        """Someone approved the app in `team`: oauth.v2.access exchanges `code` (once) for `token`,
+        answering in the shape Slack records (tests/fixtures/oauth_v2_access.json)."""
+        answer = json.loads((Path(__file__).resolve().parent.parent / "fixtures" / "oauth_v2_access.json").read_text())
+        answer.update(access_token=token, scope=",".join(scopes), bot_user_id=bot_user,
+                      team={"id": team, "name": team_name or f"Workspace {team}"}, authed_user={"id": installer})
+        self.install_codes[code] = answer
+        self.add_token(token, team=team, scopes=scopes, bot_user=bot_user)
+
+    def add_channel(self, channel: str, *, name: str = "recoveries", members=()) -> None:
+        self.channels[channel] = {"name": name, "members": list(members)}
 
     def fail_next(self, method: str, *, error: str = "internal_error", status: int = 200,
                   retry_after: int | None = None) -> None:
@@ -131,7 +160,11 @@ class FakeSlack:
         method = request.match_info["method"]
         args = await self._args(request)
         call = Call(method=method, args=args, headers=dict(request.headers))
-        if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        scopes = {}
+        if method in ("oauth.v2.access", "apps.connections.open"):
+            call.answer = self._grant(method, args, request, token)
+        elif token not in self.tokens:
             call.answer = {"ok": False, "error": "invalid_auth"}
         elif self._failures.get(method):
             failure = self._failures[method].pop(0)
@@ -140,9 +173,29 @@ class FakeSlack:
             headers = {"Retry-After": str(failure["retry_after"])} if failure["retry_after"] is not None else {}
             return web.json_response(call.answer, status=failure["status"], headers=headers)
         else:
-            call.answer = self._answer(method, args)
+            # Like Slack, every answer to a bot token says which scopes it has.
+            scopes = {"X-OAuth-Scopes": ",".join(self.tokens[token]["scopes"])}
+            call.answer = self._answer(method, args, token=token)
         await self._record(call)
-        return web.json_response(call.answer)
+        return web.json_response(call.answer, headers=scopes)
+
+    def _grant(self, method: str, args: dict, request: web.Request, token: str) -> dict:
+        """oauth.v2.access (the app's id and secret, HTTP Basic) and apps.connections.open (an xapp- token)."""
+        if method == "apps.connections.open":
+            if token != APP_TOKEN:
+                return {"ok": False, "error": "invalid_auth" if not token.startswith("xox") else "not_allowed_token_type"}
+            if self.socket_url is None:
+                self.problems.append("apps.connections.open called but the test set no socket_url")
+                return {"ok": False, "error": "internal_error"}
+            return {"ok": True, "url": self.socket_url}
+        try:
+            basic = BasicAuth.decode(request.headers.get("Authorization", ""))
+        except ValueError:
+            basic = None
+        if basic is None or (basic.login, basic.password) != (CLIENT_ID, CLIENT_SECRET):
+            return {"ok": False, "error": "invalid_client_id"}
+        answer = self.install_codes.pop(args.get("code", ""), None)
+        return answer if answer is not None else {"ok": False, "error": "invalid_code"}
 
     async def _response_url(self, request: web.Request) -> web.Response:
         args = json.loads(await request.read())
@@ -153,11 +206,20 @@ class FakeSlack:
             return web.Response(status=400, text=problem)
         return web.Response(text="ok")
 
-    def _answer(self, method: str, args: dict) -> dict:
+    def _answer(self, method: str, args: dict, *, token: str = BOT_TOKEN) -> dict:
         ts = lambda: f"1700000000.{next(self._ts):06d}"  # noqa: E731
+        bot = self.tokens[token]
         if method == "auth.test":
-            return {"ok": True, "url": "https://amends-test.slack.com/", "team": "Amends Test", "user": "amends",
-                    "team_id": self.team, "user_id": BOT_USER, "bot_id": "BBOT"}
+            return {"ok": True, "url": f"https://{bot['team'].lower()}.slack.com/", "team": f"Workspace {bot['team']}",
+                    "user": "amends", "team_id": bot["team"], "user_id": bot["bot_user"], "bot_id": bot["bot_id"]}
+        if method in ("conversations.info", "conversations.members"):
+            channel = self.channels.get(args.get("channel", ""))
+            if channel is None:
+                return {"ok": False, "error": "channel_not_found"}
+            if method == "conversations.members":
+                return {"ok": True, "members": channel["members"], "response_metadata": {"next_cursor": ""}}
+            return {"ok": True, "channel": {"id": args["channel"], "name": channel["name"], "is_channel": True,
+                                            "is_member": bot["bot_user"] in channel["members"]}}
         if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
             problem = self._check_message(args, method)
             if problem:
@@ -174,6 +236,8 @@ class FakeSlack:
             return {"ok": True, "channel": {"id": "DBOT" + args.get("users", "")}}
         if method == "users.info":
             user = self.users.get(args.get("user", ""))
+            if user is not None and bot["team"] not in user.get("teams", [user["team_id"]]):
+                user = None  # a workspace's token sees only its own people (`teams`: one person in several)
             if user is None and self.lean:
                 self.add_user(args.get("user", ""), "bench")
                 user = self.users[args.get("user", "")]
@@ -184,7 +248,8 @@ class FakeSlack:
                 return {"ok": False, "error": "invalid_arguments", "detail": problem}
             if not args.get("trigger_id"):
                 return {"ok": False, "error": "invalid_trigger_id"}
-            return {"ok": True, "view": {**args["view"], "id": f"V{next(self._views):04d}", "team_id": self.team}}
+            return {"ok": True, "view": {**args["view"], "id": f"V{next(self._views):04d}", "team_id": bot["team"],
+                                         "app_installed_team_id": bot["team"]}}
         if method == "chat.getPermalink":
             return {"ok": True, "channel": args["channel"],
                     "permalink": f"https://amends-test.slack.com/archives/{args['channel']}/p{args['message_ts'].replace('.', '')}"}
