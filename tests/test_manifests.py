@@ -22,6 +22,8 @@ SCOPES = {
     # doctor: is the bot in the recovery channel (public or private)?
     "conversations_info": {"channels:read", "groups:read"},
     "conversations_members": {"channels:read", "groups:read"},
+    # outbox: did a send in doubt already post? (its recovery channel, public or private)
+    "conversations_history": {"channels:history", "groups:history"},
     "oauth_v2_access": set(),  # the app's id and secret
     "apps_connections_open": set(),  # the app-level token's connections:write
 }

@@ -305,10 +305,19 @@ class SlackOutboxSender:
             log.error("summary of %s could not be kept in its thread either: %s", case.id, slack_error(error))
 
 
+async def read_history(client: AsyncWebClient, *, channel: str, oldest: float) -> list[dict]:
+    """A channel's messages since `oldest`, with their metadata: how a send in doubt finds its earlier post
+    (conversations.history; the reason the app asks for channels:history and groups:history)."""
+    answer = await client.conversations_history(channel=channel, oldest=f"{oldest:.6f}", limit=200,
+                                                include_all_metadata=True)
+    return answer["messages"]
+
+
 def register_outbox_senders(*, outbox, clients: Clients, recovery: Recovery,
                             admins: frozenset[str]) -> SlackOutboxSender:
     """Let the outbox send Slack's kinds of message, each with its workspace's token (`clients`)."""
-    sender = SlackOutboxSender(clients=clients, publisher=SlackPublisher(recovery=recovery, admins=admins))
+    sender = SlackOutboxSender(clients=clients, publisher=SlackPublisher(recovery=recovery, admins=admins),
+                               history=read_history)
     outbox.register(SUMMARY, sender)
     outbox.register(CARD, sender)
     return sender

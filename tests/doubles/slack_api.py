@@ -26,7 +26,8 @@ BOT_USER = "UBOT"
 APP_TOKEN = "xapp-test-token"  # an app-level token, for Socket Mode's apps.connections.open
 CLIENT_ID, CLIENT_SECRET = "1111.2222", "test-client-secret"  # the app's OAuth credentials
 # Every scope a bot token of the fake has unless a test says otherwise (sent back in X-OAuth-Scopes).
-BOT_SCOPES = ("commands", "chat:write", "im:write", "users:read", "channels:read", "groups:read")
+BOT_SCOPES = ("commands", "chat:write", "im:write", "users:read", "channels:read", "groups:read",
+              "channels:history", "groups:history")
 MESSAGE_BLOCKS_MAX = 50
 VIEW_BLOCKS_MAX = 100
 TEXT_MAX = 40000
