@@ -27,6 +27,7 @@ from jsonschema import Draft6Validator
 from jsonschema.exceptions import best_match
 
 from cards.teams import ACTIVITY_MAX, CARD_TYPE, VERSION
+from tests.doubles import serve_on_loopback
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "schemas" / "adaptive-card-1.5.0.json").read_text())
 CARD_CHECK = Draft6Validator(SCHEMA)
@@ -146,11 +147,7 @@ class FakeConnector:
     async def start(self) -> "FakeConnector":
         app = web.Application()
         app.router.add_route("*", "/{path:.*}", self._serve)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def stop(self) -> None:

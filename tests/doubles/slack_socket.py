@@ -11,6 +11,8 @@ import json
 
 from aiohttp import WSMsgType, web
 
+from tests.doubles import serve_on_loopback
+
 
 class SocketModeDouble:
     def __init__(self):
@@ -26,11 +28,7 @@ class SocketModeDouble:
     async def start(self) -> "SocketModeDouble":
         app = web.Application()
         app.router.add_get("/link", self._socket)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def stop(self) -> None:
