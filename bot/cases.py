@@ -58,6 +58,7 @@ class Case:
     card: MessageRef | None = None
     step_posts: dict[Step, MessageRef] = field(default_factory=dict)
     summary: MessageRef | None = None
+    source: str = ""  # a link to where the problem was first reported (a forwarded complaint, a review)
 
     @property
     def current_step(self) -> Step | None:

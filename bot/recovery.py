@@ -26,6 +26,9 @@ NOTE_MAX = 2000
 FOLLOW_UP_HORIZON = timedelta(days=365)
 # Slack retries a delivery for up to ~5 minutes; remembering keys for a day covers that with room.
 REPEAT_WINDOW = timedelta(days=1)
+# A source is a link a platform gave us (a Slack permalink): https, and nothing that could break out of
+# the markup it is shown in.
+SOURCE_LINK = re.compile(r"^https://[^\s<>|\"]{1,2000}$")
 
 
 def _clean(text: str, limit: int) -> str:
@@ -46,15 +49,16 @@ class Recovery:
 
     # --- cases -------------------------------------------------------------------------------
     async def open_case(self, *, workspace: str, owner: str, owner_name: str, what_happened: str,
-                        customer: str = "") -> Case:
-        """Open a case owned by the person who found the problem."""
+                        customer: str = "", source: str = "") -> Case:
+        """Open a case owned by the person who found the problem (`source`: a link to where it was reported)."""
         what = _clean(what_happened, WHAT_HAPPENED_MAX)
         if not what:
             raise BadCommand("Say what happened, e.g. `/recover cold soup, table 4, waited 40 min`.")
         now = self.clock.now()
         return await self.store.open_case(workspace=workspace, build=lambda number: Case(
             workspace=workspace, id=case_id(number), owner=owner, owner_name=owner_name or owner,
-            what_happened=what, customer=_clean(customer, CUSTOMER_MAX), opened_at=now))
+            what_happened=what, customer=_clean(customer, CUSTOMER_MAX), opened_at=now,
+            source=source if SOURCE_LINK.match(source or "") else ""))
 
     async def case(self, *, workspace: str, case_id: str) -> Case:
         found = await self.store.get_case(workspace=workspace, case_id=case_id)

@@ -28,6 +28,12 @@ class Form(StrEnum):
     FOLLOW_UP = "follow_up"
 
 
+class Shortcut(StrEnum):
+    """Message shortcut callback ids (declared in the Slack manifests)."""
+
+    RECOVER_FROM_MESSAGE = "recover_from_message"
+
+
 class Field(StrEnum):
     """Input block ids (and the action ids inside them: one input per block)."""
 

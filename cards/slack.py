@@ -53,6 +53,8 @@ def case_card(case: Case) -> tuple[str, list[dict]]:
     details = f"*What happened:* {safe(case.what_happened, 2000)}"
     if case.customer:
         details += f"\n*Customer:* {safe(case.customer, 300)}"
+    if case.source:
+        details += f"\n*Reported in:* <{case.source}|the original message>"
     blocks.append(_section(details))
     blocks.append(_context(progress(case)))
     if case.is_closed:
@@ -141,7 +143,8 @@ def summary(case: Case) -> tuple[str, list[dict]]:
     ]
     blocks = [
         {"type": "header", "text": _plain(f"Recovered: {case.id}")},
-        _section(f"*What happened*\n{safe(case.what_happened, 2000)}"),
+        _section(f"*What happened*\n{safe(case.what_happened, 2000)}"
+                 + (f"\n<{case.source}|The original message>" if case.source else "")),
         {"type": "section", "fields": [{"type": "mrkdwn", "text": clip(f, FIELD_MAX)} for f in fields]},
     ]
     said = [(label, case.note(step)) for label, step in
@@ -215,14 +218,20 @@ def _text_input(field: Field, label: str, *, multiline: bool, max_length: int, o
             "optional": optional}
 
 
-def new_case_form(*, channel: str, what_max: int, customer_max: int) -> dict:
-    """`/recover` alone: ask what happened and for whom."""
-    return _modal(Form.NEW_CASE, "New recovery", [
+def new_case_form(*, channel: str, what_max: int, customer_max: int, what: str = "",
+                  source: str | None = None) -> dict:
+    """`/recover` alone, or "Recover from this" on a message (then prefilled, with a link back to it)."""
+    blocks = []
+    if source:
+        blocks.append(_context(f"From <{source}|this message>"))
+    blocks += [
         _text_input(Field.WHAT, "What happened?", multiline=True, max_length=what_max,
-                    placeholder="cold soup, waited 40 min"),
+                    placeholder="cold soup, waited 40 min", initial=what),
         _text_input(Field.CUSTOMER, "Customer or table", multiline=False, max_length=customer_max,
                     optional=True, placeholder="table 4, room 212, order #5531"),
-    ], {"channel": channel}, "Open case")
+    ]
+    metadata = {"channel": channel, **({"source": source} if source else {})}
+    return _modal(Form.NEW_CASE, "New recovery", blocks, metadata, "Open case")
 
 
 def note_form(case: Case, step: Step, *, note_max: int) -> dict:

@@ -46,6 +46,7 @@ def case_to_doc(case: Case) -> dict:
         "card": _ref(case.card),
         "step_posts": {step.value: _ref(ref) for step, ref in case.step_posts.items()},
         "summary": _ref(case.summary),
+        "source": case.source,
     }
 
 
@@ -67,6 +68,7 @@ def case_from_doc(doc: dict) -> Case:
         card=_unref(doc["card"]),
         step_posts={Step(k): _unref(v) for k, v in doc["step_posts"].items()},
         summary=_unref(doc.get("summary")),
+        source=doc.get("source", ""),  # cases stored before sources existed have none
     )
 
 

@@ -152,7 +152,8 @@ class ChecklistHandlers:
         case = await self.recovery.open_case(
             workspace=_workspace(body, context), owner=user["id"],
             owner_name=await display_name(client, user["id"], fallback=user.get("name", "")),
-            what_happened=what, customer=humanize_slack_markup(_value(view, Field.CUSTOMER)))
+            what_happened=what, customer=humanize_slack_markup(_value(view, Field.CUSTOMER)),
+            source=json.loads(view.get("private_metadata") or "{}").get("source", ""))
         await ack()
         return {"case": case.id}
 

@@ -12,6 +12,7 @@ from bot.errors import BadCommand, NotAdmin, Refusal
 from bot.recovery import CUSTOMER_MAX, WHAT_HAPPENED_MAX, Recovery
 from bot.roles import describe_role
 from cards import slack as cards
+from cards.ids import Shortcut
 from cards.text import humanize_slack_markup
 from handlers.slack.publish import SlackPublisher, display_name, slack_error
 from handlers.slack.background import Background
@@ -32,6 +33,21 @@ class RecoverCommand:
 
     def register(self, app: AsyncApp) -> None:
         app.command(COMMAND)(self.background.acked(self.on_command))
+        app.shortcut(Shortcut.RECOVER_FROM_MESSAGE.value)(self.background.acked(self.on_message_shortcut))
+
+    async def on_message_shortcut(self, *, body, client: AsyncWebClient, respond, context) -> None:
+        """"Recover from this" on a message (a complaint forwarded into a channel, a pasted review): the
+        new-case form, prefilled with the message's text and a link back to it."""
+        message = body.get("message") or {}
+        channel = (body.get("channel") or {}).get("id") or body["user"]["id"]
+        try:
+            link = (await client.chat_getPermalink(channel=channel, message_ts=body.get("message_ts")
+                                                   or message.get("ts", "")))["permalink"]
+        except SlackApiError:
+            link = None  # the form still opens, just without the link
+        await client.views_open(trigger_id=body["trigger_id"], view=cards.new_case_form(
+            channel=channel, what_max=WHAT_HAPPENED_MAX, customer_max=CUSTOMER_MAX,
+            what=humanize_slack_markup(message.get("text", "")).strip(), source=link))
 
     async def on_command(self, *, body, client: AsyncWebClient, respond, context) -> None:
         workspace, user = context.team_id or body.get("team_id", ""), body["user_id"]
