@@ -19,6 +19,7 @@ from bot.recovery import Recovery
 from bot.settings import Settings
 from bot.store import Store, open_store
 from handlers import after_close
+from handlers.csat import receive as csat_receive
 from handlers.slack import SlackApp, build_slack_app
 from handlers.slack.edge import dispatch as dispatch_slack
 
@@ -122,6 +123,11 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
 
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/slack/events", slack_events)
+    async def csat_result(request: web.Request) -> web.Response:
+        return await csat_receive(request, secret=settings.csat_secret, threshold=settings.csat_threshold,
+                                  recovery=recovery, slack=request.app.get(SLACK), admins=settings.admins)
+
+    app.router.add_post("/api/csat", csat_result)
     app.router.add_get("/slack/install", slack_install)
     app.router.add_get("/slack/oauth_redirect", slack_install)
     app.router.add_post("/api/messages", bot_messages)

@@ -78,6 +78,8 @@ class Case:
 
     def check_actor(self, actor: str) -> None:
         """Only the owner acts on a case: recovery is owned, not shared."""
+        if not self.owner:
+            raise NotYourCase(f"{self.id} is waiting for someone to take it: tap “Take it” first.")
         if actor != self.owner:
             raise NotYourCase(
                 f"This is {self.owner_name}'s case ({self.id}); only they can work on it. "
@@ -93,6 +95,16 @@ class Case:
             raise StepNotOpen(f"That step of {self.id} is already done; nothing changed.")
         if step != current:
             raise StepNotOpen(f"Finish “{current.value.replace('_', ' ')}” on {self.id} first.")
+
+    def take(self, *, actor: str, name: str) -> "Case":
+        """Own a case nobody owns yet (one opened from a low survey score): the first to take it."""
+        if self.is_closed:
+            raise StepNotOpen(f"{self.id} is already closed; nothing changed.")
+        if self.owner == actor:
+            raise StepNotOpen(f"{self.id} is already yours; nothing changed.")
+        if self.owner:
+            raise NotYourCase(f"{self.owner_name} already took {self.id}; nothing changed.")
+        return replace(self, owner=actor, owner_name=name or actor)
 
     def complete(self, step: Step, *, at: datetime, note: str = "") -> "Case":
         """Mark the current step done (apologise, empathise, fix)."""

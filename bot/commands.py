@@ -54,7 +54,14 @@ class SetChannel:
     channel: str  # a platform channel mention, or "here"
 
 
-Command = OpenCase | AskForDetails | ListMine | Help | ShowLimits | SetLimit | AssignRole | SetChannel
+@dataclass(frozen=True)
+class SetLocation:
+    location: str  # a name a survey tool sends, e.g. "soho"
+    channel: str  # a platform channel mention
+
+
+Command = (OpenCase | AskForDetails | ListMine | Help | ShowLimits | SetLimit | AssignRole | SetChannel
+           | SetLocation)
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,12 @@ def _set_channel(args: list[str]) -> Command:
     return SetChannel(channel=args[0])
 
 
+def _set_location(args: list[str]) -> Command:
+    if len(args) != 2:
+        raise ValueError("needs a location name and one channel")
+    return SetLocation(location=args[0], channel=args[1])
+
+
 COMMANDS: tuple[Spec, ...] = (
     Spec(("list",), "list", "your open cases", False, _no_args(ListMine())),
     Spec(("help",), "help", "this help", False, _no_args(Help())),
@@ -101,6 +114,8 @@ COMMANDS: tuple[Spec, ...] = (
     Spec(("admin", "role"), "admin role <@person> <role>", "assign a person to a role", True, _assign_role),
     Spec(("admin", "channel"), "admin channel <#channel>", "set the recovery channel for summaries",
          True, _set_channel),
+    Spec(("admin", "location"), "admin location <name> <#channel>",
+         "where a low survey score from that location opens a case (see README, CSAT)", True, _set_location),
 )
 
 

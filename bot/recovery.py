@@ -73,6 +73,11 @@ class Recovery:
         case.check_step(step)
         return case
 
+    async def take(self, *, workspace: str, case_id: str, actor: str, name: str) -> Case:
+        """The first person to tap "Take it" owns the case; anyone after them is told who did."""
+        return await self.store.change_case(workspace=workspace, case_id=case_id,
+                                            change=lambda case: case.take(actor=actor, name=name))
+
     async def complete_step(self, *, workspace: str, case_id: str, actor: str, step: Step, note: str = "") -> Case:
         """Mark apologise, empathise or fix done, with an optional note."""
         note = (note or "").strip()

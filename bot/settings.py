@@ -41,6 +41,8 @@ class Settings:
     admins: frozenset[str] = frozenset()
     currency: str = "USD"
     tz: str = "UTC"
+    csat_secret: str = field(default="", repr=False)  # AMENDS_CSAT_SECRET: signs POST /api/csat
+    csat_threshold: int = 3  # AMENDS_CSAT_THRESHOLD: a score at or under it opens a case
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv_path: str | None = ".env") -> "Settings":
@@ -63,6 +65,9 @@ class Settings:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"AMENDS_TZ {tz!r} is not a time zone name like Europe/London or America/New_York") from None
+        threshold = (values.get("AMENDS_CSAT_THRESHOLD") or "3").strip()
+        if threshold not in {"1", "2", "3", "4", "5"}:
+            raise ValueError(f"AMENDS_CSAT_THRESHOLD must be a score from 1 to 5, not {threshold!r}")
         secret_key = values.get("AMENDS_SECRET_KEY", "").strip()
         if secret_key:
             check_secret_keys(secret_key)
@@ -86,6 +91,8 @@ class Settings:
             admins=frozenset(a.strip() for a in values.get("AMENDS_ADMINS", "").split(",") if a.strip()),
             currency=check_currency(values.get("AMENDS_CURRENCY") or "USD"),
             tz=tz,
+            csat_secret=values.get("AMENDS_CSAT_SECRET", ""),
+            csat_threshold=int(threshold),
         )
 
     @property

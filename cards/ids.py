@@ -17,6 +17,7 @@ class Action(StrEnum):
     FOLLOW_UP_NEXT_WEEK = "follow_up_next_week"
     FOLLOW_UP_PICK = "follow_up_pick"
     NO_FOLLOW_UP = "no_follow_up"
+    TAKE = "take"
 
 
 class Form(StrEnum):

@@ -48,7 +48,8 @@ def _button(text: str, action: Action, value: str, *, style: str | None = None) 
 def case_card(case: Case) -> tuple[str, list[dict]]:
     """The headline post: `R-1001 · cold soup, table 4… · Amy · open`, updated in place as steps are done."""
     status = "closed" if case.is_closed else "open"
-    headline = f"*{case.id}* · {safe(case.what_happened, 60)} · {safe(case.owner_name, 80)} · {status}"
+    owner = case.owner_name or "waiting for someone to take it"
+    headline = f"*{case.id}* · {safe(case.what_happened, 60)} · {safe(owner, 80)} · {status}"
     blocks = [_section(headline)]
     details = f"*What happened:* {safe(case.what_happened, 2000)}"
     if case.customer:
@@ -61,9 +62,13 @@ def case_card(case: Case) -> tuple[str, list[dict]]:
         follow = day(case.follow_up_on) if case.follow_up_on else "none"
         blocks.append(_context(f"Given: {escape(given(case))} · Time to recover: "
                                f"{duration(case.time_to_recover.total_seconds())} · Follow-up: {follow}"))
+    elif not case.owner:  # opened from a low survey score: the first to tap owns it
+        blocks.append({"type": "actions", "elements": [
+            _button("Take it", Action.TAKE, button_value(case.id), style="primary")]})
+        blocks.append(_context("Whoever takes it owns the recovery; the checklist then follows in this thread."))
     else:
         blocks.append(_context("The checklist is in this thread. Only the case owner can tick it off."))
-    text = f"{case.id} · {clip(case.what_happened, 60)} · {case.owner_name} · {status}"
+    text = f"{case.id} · {clip(case.what_happened, 60)} · {owner} · {status}"
     return escape(text), blocks
 
 

@@ -145,6 +145,9 @@ class _State:
             case_key = _case_key(doc["workspace"], doc["id"])
             self.cases[case_key] = where
             owner = (doc["workspace"], doc["owner"])
+            before = self.open.get(case_key)
+            if before is not None and before["owner"] != doc["owner"]:  # taken: no longer the unowned list's
+                self.open_by_owner[(before["workspace"], before["owner"])].pop(case_key, None)
             if doc["closed_at"] is None:
                 self.open[case_key] = doc
                 self.open_by_owner[owner][case_key] = None

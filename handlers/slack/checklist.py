@@ -68,6 +68,7 @@ class ChecklistHandlers:
             Action.NO_FOLLOW_UP: self.on_follow_up_in,
             Action.FOLLOW_UP_PICK: self.on_follow_up_pick,
         }
+        app.action(Action.TAKE.value)(self.background.acked(self.on_take))
         for action, work in buttons.items():
             app.action(action.value)(self.background.acked(self._button(work)))
         forms = {
@@ -109,6 +110,20 @@ class ChecklistHandlers:
                 await tell(body=body, respond=respond, client=client, text=refusal.sentence)
         run.__name__ = work.__name__
         return run
+
+    async def on_take(self, *, body, client: AsyncWebClient, respond, context) -> None:
+        """"Take it" on a case nobody owns: the first tap owns it and starts the checklist; later taps are told who."""
+        case_id, _ = read_button_value(body["actions"][0].get("value", ""))
+        actor = user_of(body)
+        try:
+            name = await display_name(client, actor, fallback=(body.get("user") or {}).get("name", ""))
+            case = await self.recovery.take(workspace=_workspace(body, context), case_id=case_id, actor=actor,
+                                            name=name)
+        except Refusal as refusal:
+            await tell(body=body, respond=respond, client=client, text=refusal.sentence)
+            return
+        await self.publisher.refresh_card(client, case)
+        await self.publisher.post_step(client, case, Step.APOLOGISE)
 
     async def on_step_done(self, *, workspace, case_id, step, actor, action, body, client: AsyncWebClient):
         case = await self.recovery.complete_step(workspace=workspace, case_id=case_id, actor=actor, step=step)

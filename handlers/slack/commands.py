@@ -7,7 +7,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import commands
+from bot import commands, csat
 from bot.errors import BadCommand, NotAdmin, Refusal
 from bot.recovery import CUSTOMER_MAX, WHAT_HAPPENED_MAX, Recovery
 from bot.roles import describe_role
@@ -119,16 +119,28 @@ class RecoverCommand:
                 user = await self._resolve_user(client, person)
                 found = await self.recovery.assign_role(workspace=workspace, person=user["id"], role=role)
                 await say(f"{user.get('real_name') or user.get('name') or user['id']} is now {found.name}.")
+            case commands.SetLocation(location=location, channel=channel):
+                channel_id = self._resolve_channel(channel)
+                name = await csat.set_location(self.recovery, workspace=workspace, name=location, channel=channel_id,
+                                               check=lambda: self._can_post(client, channel_id, location))
+                await say(f"Saved. A low survey score from “{name}” now opens a case in that channel.")
             case commands.SetChannel(channel=channel):
                 channel_id = self._resolve_channel(channel)
-                try:
-                    await client.chat_postMessage(
-                        channel=channel_id, text="Amends will post recovery summaries here.")
-                except SlackApiError as error:
-                    raise Refusal(f"I can't post in that channel ({slack_error(error)}). Invite me there first "
-                                  "with /invite @Amends, then run this again.") from None
+                await self._post_or_refuse(client, channel_id, "Amends will post recovery summaries here.")
                 await self.recovery.set_recovery_channel(workspace=workspace, channel=channel_id)
                 await say("Saved. Recovery summaries will go to that channel.")
+
+    async def _post_or_refuse(self, client: AsyncWebClient, channel: str, text: str) -> None:
+        """Prove the bot can post in a channel (by posting there) before anything is saved."""
+        try:
+            await client.chat_postMessage(channel=channel, text=text)
+        except SlackApiError as error:
+            raise Refusal(f"I can't post in that channel ({slack_error(error)}). Invite me there first "
+                          "with /invite @Amends, then run this again.") from None
+
+    async def _can_post(self, client: AsyncWebClient, channel: str, location: str) -> None:
+        await self._post_or_refuse(client, channel, f"Amends will open a case here for each low survey score "
+                                                    f"from “{location}”.")
 
     async def _resolve_user(self, client: AsyncWebClient, mention: str) -> dict:
         found = USER_MENTION.match(mention)

@@ -69,6 +69,8 @@ class SlackPublisher:
                                                    blocks=blocks, unfurl_links=False)
             moved = True
         card = MessageRef(channel=posted["channel"], id=posted["ts"])
+        if not case.owner:  # nobody's yet (a low survey score): the checklist starts when someone takes it
+            return await self.recovery.remember_post(workspace=case.workspace, case_id=case.id, card=card), moved
         try:
             first = await self._post_step_message(client, replace(case, card=card), Step.APOLOGISE)
         except Exception:

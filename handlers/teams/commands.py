@@ -39,7 +39,8 @@ class GrantAdmin:
 GRANT = Spec(("admin", "grant"), "admin grant <@person>", "make someone an Amends admin here", True,
              lambda args: GrantAdmin(args[0]))
 # How Teams spells a command whose Slack usage names a Slack object.
-TEAMS_USAGE = {("admin", "channel"): "admin channel here"}
+TEAMS_USAGE = {("admin", "channel"): "admin channel here",
+               ("admin", "location"): "admin location <name> (set in Slack for now)"}
 
 
 def usage(*, admin_only: bool = False) -> list[tuple[str, str]]:
@@ -167,6 +168,9 @@ class RecoverCommand:
                 await say(turn, f"Saved. {member.name or word} is now an Amends admin.")
             case commands.SetChannel(channel=where):
                 await self._set_channel(turn, where, workspace=workspace)
+            case commands.SetLocation():
+                await say(turn, "Survey locations open their cases in Slack for now: an admin maps them there with "
+                                "/recover admin location <name> #channel. Nothing changed.")
 
     async def _resolve_person(self, turn: TurnContext, word: str, mentioned: dict[str, dict], *,
                               example: str = "admin role @amy server") -> ChannelAccount:
