@@ -28,7 +28,9 @@ import gc
 import json
 import logging
 import os
+import sys
 import tempfile
+import time
 from array import array
 from bisect import bisect_left
 from collections import defaultdict, deque
@@ -312,6 +314,29 @@ def write_snapshot(path: Path, tables: dict[str, Iterator[bytes]],
 
 
 @contextmanager
+def _short_gil_turns():
+    """A fold is seconds of Python work on the store's thread; while it runs, hand the GIL over every
+    millisecond instead of every five, so the event loop (and every ack) waits at most that long."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, 0.001))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
+def _release(state: "_State") -> None:
+    """Free an index piece by piece, letting go of the GIL between pieces: dropping a dict of 100k
+    entries at once is one C-level sweep the event loop would wait out."""
+    for container in (state.cases, state.open, state.ledgers, *state.small.values()):
+        while container:
+            for _ in range(min(5000, len(container))):
+                container.popitem()
+            time.sleep(0)  # on the store's thread: hands the GIL to the event loop for a moment
+    state.ledger_order.clear()
+
+
+@contextmanager
 def _no_cycle_collection():
     """Loading or folding makes and drops a document per line and no reference cycles: refcounting
     frees it all. A cyclic collection meanwhile would only walk those objects, holding the GIL (and so
@@ -398,16 +423,26 @@ class TinyStore(Store):
     def _rewrite_snapshot(self, tables: dict[str, Iterator[bytes]]) -> None:
         """Write a new snapshot from `tables` (documents as JSON) and index it afresh."""
         fresh = _State()
-        placed = []
-        write_snapshot(self._path, tables, lambda table, offset, length: placed.append((table, offset, length)))
+        names = list(TABLES) + [META]
+        # Where each document went, as compact arrays: a list of 300k tuples would be freed in one
+        # GIL-holding sweep at the end, stalling the event loop for tens of milliseconds.
+        table_of, offsets, lengths = array("B"), array("Q"), array("I")
+
+        def placed(table: str, offset: int, length: int) -> None:
+            table_of.append(names.index(table))
+            offsets.append(offset)
+            lengths.append(length)
+        write_snapshot(self._path, tables, placed)
         fd = os.open(self._path, os.O_RDONLY)
-        for table, offset, length in placed:
+        for table_index, offset, length in zip(table_of, offsets, lengths):
+            table = names[table_index]
             if table in TABLES:
                 fresh.apply(table, json.loads(os.pread(fd, length, offset)), where=_where(SNAPSHOT, offset, length))
         if self._snapshot_fd is not None:
             os.close(self._snapshot_fd)
         self._snapshot_fd = fd
-        self._state = fresh
+        old, self._state = self._state, fresh
+        _release(old)
 
     def _read(self, where: int) -> dict:
         file, offset, length, index = _unpack(where)
@@ -466,7 +501,7 @@ class TinyStore(Store):
 
     def _compact(self) -> None:
         """Fold the journal into a new snapshot: every current document, streamed from where it is."""
-        with _no_cycle_collection():
+        with _no_cycle_collection(), _short_gil_turns():
             self._fold()
 
     def _fold(self) -> None:
