@@ -1,9 +1,9 @@
 """What a closed case owes channels, per platform, for a close marker the glue never settled
 (bot/outbox.py AfterClose: a crash between recording the close and owing its messages).
 
-Each function answers None when the workspace is not its platform's. Teams tenants are told apart
-by the recovery channel's ConversationReference Teams stores; everything else is Slack. Nothing
-here loads botbuilder: the Teams summary is owed by kind and key, and sent by the Teams glue.
+Each function answers None when the case is not its platform's. The case's own card says which:
+Teams conversation ids always hold a ":" ("19:…@thread.tacv2", "a:…"), Slack channel ids never do.
+Nothing here loads botbuilder: the Teams summary is owed by kind and key, and sent by the Teams glue.
 """
 
 from bot.outbox import OutboxMessage, owed
@@ -14,12 +14,19 @@ TEAMS_SUMMARY = "teams.summary"  # handlers/teams/publish.py SUMMARY (a test che
 TEAMS_RECOVERY_CHANNEL = "recovery_channel"  # handlers/teams/publish.py RECOVERY_CHANNEL
 
 
+def on_teams(case) -> bool:
+    """Whether the case lives in Teams (its card was posted in a Teams conversation)."""
+    return case.card is not None and ":" in case.card.channel
+
+
 def teams(recovery: Recovery):
     async def after_close(case) -> list[OutboxMessage] | None:
-        if await recovery.store.reference(workspace=case.workspace, key=TEAMS_RECOVERY_CHANNEL) is None:
+        if not on_teams(case):
             return None
         if case.summary is not None:
             return []
+        if await recovery.store.reference(workspace=case.workspace, key=TEAMS_RECOVERY_CHANNEL) is None:
+            return []  # no recovery channel to post it in (the glue tells the admins when it can)
         return [owed(key=f"{TEAMS_SUMMARY}:{case.workspace}:{case.id}", workspace=case.workspace,
                      case_id=case.id, kind=TEAMS_SUMMARY, body={})]
     return after_close
@@ -27,7 +34,9 @@ def teams(recovery: Recovery):
 
 def slack(recovery: Recovery):
     async def after_close(case) -> list[OutboxMessage] | None:
+        if on_teams(case):
+            return None
         channel = await recovery.recovery_channel(workspace=case.workspace)
         summary = [summary_message(case, channel=channel)] if channel and case.summary is None else []
-        return [*summary, card_message(case)]
+        return [*summary, *([card_message(case)] if case.card is not None else [])]
     return after_close
