@@ -17,6 +17,7 @@ from bot import csat
 from bot.cases import Case
 from bot.errors import StoreUnavailable
 from bot.recovery import Recovery
+from handlers.slack.publish import SlackPublisher
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,6 @@ async def _post(case: Case, place: csat.Place, *, slack, recovery: Recovery, adm
     """The case card, with "Take it", in the location's channel; False (and a log line) when it can't be."""
     if slack is None:
         return False
-    from handlers.slack.publish import SlackPublisher
     client = await slack.client_for(case.workspace)
     if client is None:
         log.warning("CSAT case %s: no Slack installation for %s", case.id, case.workspace)

@@ -60,7 +60,7 @@ class SlackPublisher:
         try:
             posted = await client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
         except SlackApiError as error:
-            if slack_error(error) not in CANNOT_POST_HERE:
+            if slack_error(error) not in CANNOT_POST_HERE or not case.owner:  # an unowned case has no DM to go to
                 log.error("card of %s not posted: %s", case.id, slack_error(error))
                 raise Refusal(f"{case.id} is saved, but Slack didn't take its card ({slack_error(error)}). "
                               "Try again in a moment; `/recover list` shows your open cases.") from error
@@ -116,9 +116,8 @@ class SlackPublisher:
         return await self.post_step(client, case, case.current_step)
 
     async def refresh_card(self, client: AsyncWebClient, case: Case) -> None:
-        if case.card is not None:
-            text, blocks = cards.case_card(case)
-            await self._tidy(client.chat_update(channel=case.card.channel, ts=case.card.id, text=text, blocks=blocks))
+        """The card as the case is now; a failure is only logged (the case is recorded either way)."""
+        await self._tidy(self.refresh_card_strictly(client, case))
 
     async def refresh_card_strictly(self, client: AsyncWebClient, case: Case) -> None:
         """The card as the case is now; a failure is raised (the outbox retries it)."""
@@ -140,15 +139,24 @@ class SlackPublisher:
         channel = await self.recovery.recovery_channel(workspace=case.workspace)
         owed = [*([summary_message(case, channel=channel)] if channel else []), card_message(case)]
         await self.recovery.outbox.owe(owed, settles=closed_key(case.workspace, case.id))  # the close's marker
-        note_text, note_blocks = cards.closing_message(case, summary_channel=channel)
+        if channel:
+            note_text, note_blocks = cards.closing_message(case, summary_channel=channel)
+            await client.chat_postMessage(channel=case.card.channel, thread_ts=case.card.id, text=note_text,
+                                          blocks=note_blocks)
+        else:
+            await self.summary_in_thread(client, case, channel=None)
+        return case
+
+    async def summary_in_thread(self, client: AsyncWebClient, case: Case, *, channel: str | None) -> None:
+        """No recovery channel, or one Slack refuses: the closing note and the summary go in the case's
+        thread, so nothing is lost, and the admins are told how to fix it."""
+        note_text, note_blocks = cards.closing_message(case, summary_channel=channel, summary_failed=bool(channel))
         await client.chat_postMessage(channel=case.card.channel, thread_ts=case.card.id, text=note_text,
                                       blocks=note_blocks)
-        if not channel:
-            text, blocks = cards.summary(case)
-            await client.chat_postMessage(channel=case.card.channel, thread_ts=case.card.id, text=text,
-                                          blocks=blocks, unfurl_links=False)
-            await self.tell_admins(client, channel=channel)
-        return case
+        text, blocks = cards.summary(case)
+        await client.chat_postMessage(channel=case.card.channel, thread_ts=case.card.id, text=text,
+                                      blocks=blocks, unfurl_links=False)
+        await self.tell_admins(client, channel=channel)
 
     async def tell_admins(self, client: AsyncWebClient, *, channel: str | None) -> None:
         if channel:
@@ -296,13 +304,7 @@ class SlackOutboxSender:
     async def _keep_in_thread(self, client: AsyncWebClient, case: Case, *, channel: str) -> None:
         """Slack won't take the summary in the recovery channel: put it in the case's thread, tell the admins."""
         try:
-            note_text, note_blocks = cards.closing_message(case, summary_channel=channel, summary_failed=True)
-            await client.chat_postMessage(channel=case.card.channel, thread_ts=case.card.id, text=note_text,
-                                          blocks=note_blocks)
-            text, blocks = cards.summary(case)
-            await client.chat_postMessage(channel=case.card.channel, thread_ts=case.card.id, text=text,
-                                          blocks=blocks, unfurl_links=False)
-            await self.publisher.tell_admins(client, channel=channel)
+            await self.publisher.summary_in_thread(client, case, channel=channel)
         except SlackApiError as error:
             log.error("summary of %s could not be kept in its thread either: %s", case.id, slack_error(error))
 
