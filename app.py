@@ -21,6 +21,7 @@ from bot.store import Store, open_store
 from handlers import after_close
 from handlers.csat import receive as csat_receive
 from handlers.slack import SlackApp, build_slack_app
+from handlers.slack.publish import register_outbox_senders
 from handlers.slack.edge import dispatch as dispatch_slack
 
 if TYPE_CHECKING:
@@ -93,17 +94,20 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
 
     async def start(app: web.Application) -> None:
         await store.open()
-        recovery.outbox.start()  # sends what is owed to channels, resuming after a restart (bot/outbox.py)
         if not settings.microsoft_app_id:
             log.warning("Teams: MicrosoftAppId is not set, so /api/messages accepts unauthenticated activities "
                         "from this machine only (Bot Framework Emulator); see README to register the bot.")
         if missing:
             log.warning("Slack is off: set %s (see README). /healthz still answers.", " and ".join(missing))
-            return
+        else:
+            start_slack(app)
+        # Sends what is owed to channels, resuming after a restart (bot/outbox.py), once its senders are known.
+        recovery.outbox.start()
+
+    def start_slack(app: web.Application) -> None:
         app[HTTP] = ClientSession()
         app[SLACK] = build_slack_app(settings=settings, recovery=recovery, session=app[HTTP], clock=clock)
         # What the outbox owes Slack (summaries, closed cards) goes out with each workspace's token.
-        from handlers.slack.publish import register_outbox_senders
         register_outbox_senders(outbox=recovery.outbox, clients=app[SLACK].client_for, recovery=recovery,
                                 admins=settings.admins)
         if settings.slack_socket_mode:
@@ -121,12 +125,12 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
             await app[HTTP].close()
         await store.close()
 
-    app.router.add_get("/healthz", healthz)
-    app.router.add_post("/slack/events", slack_events)
     async def csat_result(request: web.Request) -> web.Response:
         return await csat_receive(request, secret=settings.csat_secret, threshold=settings.csat_threshold,
                                   recovery=recovery, slack=request.app.get(SLACK), admins=settings.admins)
 
+    app.router.add_get("/healthz", healthz)
+    app.router.add_post("/slack/events", slack_events)
     app.router.add_post("/api/csat", csat_result)
     app.router.add_get("/slack/install", slack_install)
     app.router.add_get("/slack/oauth_redirect", slack_install)
