@@ -21,7 +21,7 @@ from bot.store import Store, open_store
 from handlers import after_close
 from handlers.csat import receive as csat_receive
 from handlers.slack import SlackApp, build_slack_app
-from handlers.slack.publish import register_outbox_senders
+from handlers.slack import publish as slack_publish
 from handlers.slack.edge import dispatch as dispatch_slack
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
         app[HTTP] = ClientSession()
         app[SLACK] = build_slack_app(settings=settings, recovery=recovery, session=app[HTTP], clock=clock)
         # What the outbox owes Slack (summaries, closed cards) goes out with each workspace's token.
-        register_outbox_senders(outbox=recovery.outbox, clients=app[SLACK].client_for, recovery=recovery,
+        slack_publish.register_outbox_senders(outbox=recovery.outbox, clients=app[SLACK].client_for, recovery=recovery,
                                 admins=settings.admins)
         if settings.slack_socket_mode:
             from handlers.slack.socket_mode import SocketMode
