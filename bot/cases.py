@@ -43,6 +43,32 @@ NOTHING = "nothing needed"
 
 
 @dataclass(frozen=True)
+class TopUp:
+    """A request to give more than the person's allowance on this case, and a manager's decision on it.
+
+    An approval is a one-off raise for this case only; the role's limits never change."""
+
+    amount: Decimal
+    reason: str
+    requested_at: datetime
+    status: str = "pending"  # pending, approved or denied
+    decided_by: str = ""
+    decided_by_name: str = ""
+    decided_at: datetime | None = None
+    post: MessageRef | None = None  # the request as posted where managers see it
+
+
+@dataclass(frozen=True)
+class Reopening:
+    """A reopened case keeps what was done before it was reopened (learn, don't punish: nothing is erased)."""
+
+    at: datetime
+    done: dict[Step, StepDone]
+    follow_up_on: date | None = None
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Case:
     workspace: str
     id: str
@@ -59,6 +85,15 @@ class Case:
     step_posts: dict[Step, MessageRef] = field(default_factory=dict)
     summary: MessageRef | None = None
     source: str = ""  # a link to where the problem was first reported (a forwarded complaint, a review)
+    taken_at: datetime | None = None  # when an unowned case was taken
+    nudged_at: datetime | None = None  # when its owner was nudged about it sitting idle
+    root_cause: str = ""  # asked for on closing (bot/learning)
+    change_note: str = ""  # "what we'll change", optional on closing
+    recognised_by: tuple[str, ...] = ()  # managers who tapped Recognise on the summary
+    top_up: TopUp | None = None
+    follow_up_outcome: str = ""  # "happy" once the follow-up is done; reopenings are below
+    reopenings: tuple[Reopening, ...] = ()
+    erased_at: datetime | None = None  # when retention erased the customer reference and the notes
 
     @property
     def current_step(self) -> Step | None:

@@ -15,3 +15,4 @@ class LedgerEntry:
     amount: Decimal
     currency: str
     at: datetime
+    approved_by: str = ""  # the manager who approved a top-up over the person's allowance, if any

@@ -16,6 +16,12 @@ from bot.outbox import OutboxMessage
 from bot.roles import Role
 
 CaseChange = Callable[[Case], Case]
+
+
+def customer_key(customer: str) -> str:
+    """How customer references are matched: "Table 4 " and "table 4" are the same guest."""
+    return " ".join((customer or "").split()).lower()
+
 # Given the case and what the employee has already given in the period: the new case and the entry to record.
 Compensating = Callable[[Case, Decimal], tuple[Case, LedgerEntry | None]]
 
@@ -50,14 +56,32 @@ class Store(ABC):
     async def open_cases(self, *, workspace: str, owner: str) -> list[Case]:
         """The owner's cases that are not closed, oldest first."""
 
+    @abstractmethod
+    async def team_open_cases(self, *, workspace: str) -> list[Case]:
+        """Every case of the workspace that is not closed (unowned ones too), oldest first."""
+
+    @abstractmethod
+    async def cases(self, *, workspace: str, since: datetime, until: datetime) -> list[Case]:
+        """The workspace's cases opened in [since, until), open or closed, oldest first."""
+
+    @abstractmethod
+    async def customer_cases(self, *, workspace: str, customer: str, since: datetime) -> list[Case]:
+        """The workspace's cases opened at or after `since` whose customer reference is `customer`
+        (compared trimmed and case-insensitively; an empty reference matches nothing), oldest first."""
+
+    @abstractmethod
+    async def workspaces(self) -> list[str]:
+        """Every workspace that has opened a case (what a daily or weekly job goes through)."""
+
     # --- ledger ------------------------------------------------------------------------------
     @abstractmethod
     async def spent(self, *, workspace: str, employee: str, since: datetime, until: datetime) -> Decimal:
         """What the employee has given in [since, until)."""
 
     @abstractmethod
-    async def ledger(self, *, workspace: str) -> list[LedgerEntry]:
-        """Every entry of the workspace, in the order recorded."""
+    async def ledger(self, *, workspace: str, since: datetime | None = None,
+                     until: datetime | None = None) -> list[LedgerEntry]:
+        """The workspace's entries (those given in [since, until) when these are set), in the order recorded."""
 
     # --- roles and people --------------------------------------------------------------------
     @abstractmethod

@@ -3,7 +3,7 @@
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from bot.cases import Case, Compensation, MessageRef, StepDone
+from bot.cases import Case, Compensation, MessageRef, Reopening, StepDone, TopUp
 from bot.checklist import Step
 from bot.ledger import LedgerEntry
 from bot.periods import Period
@@ -35,7 +35,7 @@ def case_to_doc(case: Case) -> dict:
         "what_happened": case.what_happened,
         "customer": case.customer,
         "opened_at": _time(case.opened_at),
-        "done": {step.value: {"at": _time(d.at), "note": d.note} for step, d in case.done.items()},
+        "done": _done(case.done),
         "compensation": None if case.compensation is None else {
             "kind": case.compensation.kind,
             "amount": str(case.compensation.amount),
@@ -47,7 +47,40 @@ def case_to_doc(case: Case) -> dict:
         "step_posts": {step.value: _ref(ref) for step, ref in case.step_posts.items()},
         "summary": _ref(case.summary),
         "source": case.source,
+        "taken_at": _time(case.taken_at),
+        "nudged_at": _time(case.nudged_at),
+        "root_cause": case.root_cause,
+        "change_note": case.change_note,
+        "recognised_by": list(case.recognised_by),
+        "top_up": None if case.top_up is None else _top_up(case.top_up),
+        "follow_up_outcome": case.follow_up_outcome,
+        "reopenings": [{"at": _time(r.at), "done": _done(r.done),
+                        "follow_up_on": None if r.follow_up_on is None else r.follow_up_on.isoformat(),
+                        "closed_at": _time(r.closed_at)} for r in case.reopenings],
+        "erased_at": _time(case.erased_at),
     }
+
+
+def _done(done: dict) -> dict:
+    return {step.value: {"at": _time(d.at), "note": d.note} for step, d in done.items()}
+
+
+def _undone(doc: dict) -> dict:
+    return {Step(k): StepDone(at=_untime(v["at"]), note=v["note"]) for k, v in doc.items()}
+
+
+def _top_up(top_up: TopUp) -> dict:
+    return {"amount": str(top_up.amount), "reason": top_up.reason, "requested_at": _time(top_up.requested_at),
+            "status": top_up.status, "decided_by": top_up.decided_by, "decided_by_name": top_up.decided_by_name,
+            "decided_at": _time(top_up.decided_at), "post": _ref(top_up.post)}
+
+
+def _untop_up(doc: dict | None) -> TopUp | None:
+    if doc is None:
+        return None
+    return TopUp(amount=Decimal(doc["amount"]), reason=doc["reason"], requested_at=_untime(doc["requested_at"]),
+                 status=doc["status"], decided_by=doc["decided_by"], decided_by_name=doc["decided_by_name"],
+                 decided_at=_untime(doc["decided_at"]), post=_unref(doc["post"]))
 
 
 def case_from_doc(doc: dict) -> Case:
@@ -60,7 +93,7 @@ def case_from_doc(doc: dict) -> Case:
         what_happened=doc["what_happened"],
         customer=doc["customer"],
         opened_at=_untime(doc["opened_at"]),
-        done={Step(k): StepDone(at=_untime(v["at"]), note=v["note"]) for k, v in doc["done"].items()},
+        done=_undone(doc["done"]),
         compensation=None if comp is None else Compensation(
             kind=comp["kind"], amount=Decimal(comp["amount"]), currency=comp["currency"]),
         follow_up_on=None if doc["follow_up_on"] is None else date.fromisoformat(doc["follow_up_on"]),
@@ -69,6 +102,18 @@ def case_from_doc(doc: dict) -> Case:
         step_posts={Step(k): _unref(v) for k, v in doc["step_posts"].items()},
         summary=_unref(doc.get("summary")),
         source=doc.get("source", ""),  # cases stored before sources existed have none
+        # Fields added after the first release: documents stored before them lack them.
+        taken_at=_untime(doc.get("taken_at")),
+        nudged_at=_untime(doc.get("nudged_at")),
+        root_cause=doc.get("root_cause", ""),
+        change_note=doc.get("change_note", ""),
+        recognised_by=tuple(doc.get("recognised_by", ())),
+        top_up=_untop_up(doc.get("top_up")),
+        follow_up_outcome=doc.get("follow_up_outcome", ""),
+        reopenings=tuple(Reopening(at=_untime(r["at"]), done=_undone(r["done"]),
+                                   follow_up_on=None if r["follow_up_on"] is None else date.fromisoformat(r["follow_up_on"]),
+                                   closed_at=_untime(r["closed_at"])) for r in doc.get("reopenings", ())),
+        erased_at=_untime(doc.get("erased_at")),
     )
 
 
@@ -82,6 +127,7 @@ def entry_to_doc(entry: LedgerEntry) -> dict:
         "amount": str(entry.amount),
         "currency": entry.currency,
         "at": _time(entry.at),
+        "approved_by": entry.approved_by,
     }
 
 
@@ -89,6 +135,7 @@ def entry_from_doc(doc: dict) -> LedgerEntry:
     return LedgerEntry(
         workspace=doc["workspace"], case_id=doc["case_id"], employee=doc["employee"], role=doc["role"],
         kind=doc["kind"], amount=Decimal(doc["amount"]), currency=doc["currency"], at=_untime(doc["at"]),
+        approved_by=doc.get("approved_by", ""),
     )
 
 

@@ -55,7 +55,7 @@ from bot.ledger import LedgerEntry
 from bot.outbox import OutboxMessage
 from bot.periods import Period
 from bot.roles import Budget, Role
-from bot.store.base import CaseChange, Compensating, Store
+from bot.store.base import CaseChange, Compensating, Store, customer_key
 from bot.store.codec import case_from_doc, case_to_doc, entry_from_doc, entry_to_doc, role_from_doc, role_to_doc
 from bot.store.migrations import check_schema_name, migrate
 from bot.store.tiny import FIRST_CASE_NUMBER
@@ -172,12 +172,13 @@ def _case(doc: str) -> Case:
 
 def _case_row(case: Case) -> tuple:
     return (case.workspace, case.id, case.owner, case.opened_at, case.closed_at,
-            json.dumps(case_to_doc(case), ensure_ascii=False))
+            json.dumps(case_to_doc(case), ensure_ascii=False), customer_key(case.customer))
 
 
 def _entry(row: asyncpg.Record) -> LedgerEntry:
     return LedgerEntry(workspace=row["workspace"], case_id=row["case_id"], employee=row["employee"], role=row["role"],
-                       kind=row["kind"], amount=row["amount"], currency=row["currency"], at=row["at"])
+                       kind=row["kind"], amount=row["amount"], currency=row["currency"], at=row["at"],
+                       approved_by=row["approved_by"])
 
 
 async def _owe(conn: asyncpg.Connection, messages: list[OutboxMessage]) -> None:
@@ -207,12 +208,12 @@ def _role_row(role: Role) -> tuple:
             None if role.budget is None else role.budget.period.value)
 
 
-_CASE_COLUMNS = "workspace, id, owner, opened_at, closed_at, doc"
-_INSERT_CASE = f"INSERT INTO cases ({_CASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6::jsonb)"
-_UPDATE_CASE = ("UPDATE cases SET owner = $3, opened_at = $4, closed_at = $5, doc = $6::jsonb "
+_CASE_COLUMNS = "workspace, id, owner, opened_at, closed_at, doc, customer_key"
+_INSERT_CASE = f"INSERT INTO cases ({_CASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)"
+_UPDATE_CASE = ("UPDATE cases SET owner = $3, opened_at = $4, closed_at = $5, doc = $6::jsonb, customer_key = $7 "
                 "WHERE workspace = $1 AND id = $2")
-_INSERT_ENTRY = ("INSERT INTO ledger (workspace, case_id, employee, role, kind, amount, currency, at) "
-                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+_INSERT_ENTRY = ("INSERT INTO ledger (workspace, case_id, employee, role, kind, amount, currency, at, approved_by) "
+                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
 _INSERT_ROLE = "INSERT INTO roles (workspace, name, per_case, budget_amount, budget_period) VALUES ($1, $2, $3, $4, $5)"
 
 
@@ -453,7 +454,7 @@ class PostgresStore(Store):
             computed[:] = [(case, entry)]
             if entry is not None:
                 await conn.execute(_INSERT_ENTRY, entry.workspace, entry.case_id, entry.employee, entry.role,
-                                   entry.kind, entry.amount, entry.currency, entry.at)
+                                   entry.kind, entry.amount, entry.currency, entry.at, entry.approved_by)
             await conn.execute(_UPDATE_CASE, *_case_row(case))
             return case, entry
 
@@ -477,6 +478,36 @@ class PostgresStore(Store):
             return [_case(row["doc"]) for row in rows]
         return await self._run("listing open cases", work, write=False)
 
+    async def team_open_cases(self, *, workspace: str) -> list[Case]:
+        async def work(conn: asyncpg.Connection) -> list[Case]:
+            rows = await conn.fetch("SELECT doc FROM cases WHERE workspace = $1 AND closed_at IS NULL "
+                                    "ORDER BY opened_at, seq", workspace)
+            return [_case(row["doc"]) for row in rows]
+        return await self._run("listing the team's open cases", work, write=False)
+
+    async def cases(self, *, workspace: str, since: datetime, until: datetime) -> list[Case]:
+        async def work(conn: asyncpg.Connection) -> list[Case]:
+            rows = await conn.fetch("SELECT doc FROM cases WHERE workspace = $1 AND opened_at >= $2 AND opened_at < $3 "
+                                    "ORDER BY opened_at, seq", workspace, since, until)
+            return [_case(row["doc"]) for row in rows]
+        return await self._run("reading cases", work, write=False)
+
+    async def customer_cases(self, *, workspace: str, customer: str, since: datetime) -> list[Case]:
+        wanted = customer_key(customer)
+        if not wanted:
+            return []
+
+        async def work(conn: asyncpg.Connection) -> list[Case]:
+            rows = await conn.fetch("SELECT doc FROM cases WHERE workspace = $1 AND customer_key = $2 "
+                                    "AND opened_at >= $3 ORDER BY opened_at, seq", workspace, wanted, since)
+            return [_case(row["doc"]) for row in rows]
+        return await self._run("looking up a customer's cases", work, write=False)
+
+    async def workspaces(self) -> list[str]:
+        async def work(conn: asyncpg.Connection) -> list[str]:
+            return [row["workspace"] for row in await conn.fetch('SELECT workspace FROM counters ORDER BY workspace COLLATE "C"')]
+        return await self._run("listing workspaces", work, write=False)
+
     # --- ledger ------------------------------------------------------------------------------
     @staticmethod
     async def _sum(conn: asyncpg.Connection, workspace: str, employee: str, since: datetime, until: datetime) -> Decimal:
@@ -487,10 +518,12 @@ class PostgresStore(Store):
         return await self._run("summing the ledger", lambda conn: self._sum(conn, workspace, employee, since, until),
                                write=False)
 
-    async def ledger(self, *, workspace: str) -> list[LedgerEntry]:
+    async def ledger(self, *, workspace: str, since: datetime | None = None,
+                     until: datetime | None = None) -> list[LedgerEntry]:
         async def work(conn: asyncpg.Connection) -> list[LedgerEntry]:
-            return [_entry(row) for row in await conn.fetch("SELECT * FROM ledger WHERE workspace = $1 ORDER BY seq",
-                                                            workspace)]
+            return [_entry(row) for row in await conn.fetch(
+                "SELECT * FROM ledger WHERE workspace = $1 AND ($2::timestamptz IS NULL OR at >= $2) "
+                "AND ($3::timestamptz IS NULL OR at < $3) ORDER BY seq", workspace, since, until)]
         return await self._run("reading the ledger", work, write=False)
 
     # --- roles and people --------------------------------------------------------------------
@@ -680,7 +713,7 @@ class PostgresStore(Store):
             await insert(_INSERT_CASE, [_case_row(case_from_doc(d)) for d in tables["cases"]])
             entries = [entry_from_doc(d) for d in tables["ledger"]]
             await insert(_INSERT_ENTRY, [(e.workspace, e.case_id, e.employee, e.role, e.kind, e.amount, e.currency,
-                                          e.at) for e in entries])
+                                          e.at, e.approved_by) for e in entries])
             await insert(_INSERT_ROLE, [_role_row(role_from_doc(d)) for d in tables["roles"]])
             await insert("INSERT INTO people (workspace, person, role) VALUES ($1, $2, $3)",
                          [(d["workspace"], d["person"], d["role"]) for d in tables["people"]])

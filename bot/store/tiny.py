@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,7 +45,7 @@ from bot.cases import Case
 from bot.errors import CaseNotFound, StoreUnavailable
 from bot.outbox import OutboxMessage, as_doc, from_doc
 from bot.roles import Role
-from bot.store.base import CaseChange, Compensating, Store
+from bot.store.base import CaseChange, Compensating, Store, customer_key
 from bot.store.codec import (case_from_doc, case_to_doc, entry_from_doc, entry_to_doc, role_from_doc,
                              role_to_doc)
 
@@ -124,6 +124,10 @@ class _State:
         self.cases: dict[str, int] = {}  # case key → where its document is
         self.open: dict[str, dict] = {}  # case key → document, for cases not closed
         self.open_by_owner: dict[tuple, dict[str, None]] = defaultdict(dict)  # insertion-ordered
+        # Each workspace's cases by when they were opened: two parallel sequences (16 bytes a case).
+        self.opened: dict[str, tuple[array, list[str]]] = {}
+        # Case keys by hash((workspace, customer key)); a hit is confirmed by reading the document.
+        self.by_customer: dict[int, list[str]] = {}
         self.ledgers: dict[tuple, _Ledger] = {}  # (workspace, employee) → entries
         self.ledger_order: dict[str, array] = defaultdict(lambda: array("Q"))  # workspace → places, as recorded
         self.ledger_count = 0
@@ -145,6 +149,17 @@ class _State:
             return
         if table == "cases":
             case_key = _case_key(doc["workspace"], doc["id"])
+            if case_key not in self.cases:
+                times, keys = self.opened.setdefault(doc["workspace"], (array("d"), []))
+                at = datetime.fromisoformat(doc["opened_at"]).timestamp()
+                i = len(times) if not times or times[-1] <= at else bisect_right(times, at)
+                times.insert(i, at)
+                keys.insert(i, case_key)
+            customer = customer_key(doc["customer"])
+            if customer:
+                keys = self.by_customer.setdefault(hash((doc["workspace"], customer)), [])
+                if case_key not in keys[-4:]:  # a case is saved many times; its key is listed once (or rarely twice)
+                    keys.append(case_key)
             self.cases[case_key] = where
             owner = (doc["workspace"], doc["owner"])
             before = self.open.get(case_key)
@@ -328,12 +343,13 @@ def _short_gil_turns():
 def _release(state: "_State") -> None:
     """Free an index piece by piece, letting go of the GIL between pieces: dropping a dict of 100k
     entries at once is one C-level sweep the event loop would wait out."""
-    for container in (state.cases, state.open, state.ledgers, *state.small.values()):
+    for container in (state.cases, state.open, state.ledgers, state.by_customer, *state.small.values()):
         while container:
             for _ in range(min(5000, len(container))):
                 container.popitem()
             time.sleep(0)  # on the store's thread: hands the GIL to the event loop for a moment
     state.ledger_order.clear()
+    state.opened.clear()
 
 
 @contextmanager
@@ -579,13 +595,47 @@ class TinyStore(Store):
             return sorted(cases, key=_oldest_first)
         return await self._run(op, write=False)
 
+    async def team_open_cases(self, *, workspace):
+        def op(store: "TinyStore"):
+            prefix = _case_key(workspace, "")
+            cases = [case_from_doc(doc) for key, doc in store._state.open.items() if key.startswith(prefix)]
+            return sorted(cases, key=_oldest_first)
+        return await self._run(op, write=False)
+
+    async def cases(self, *, workspace, since, until):
+        def op(store: "TinyStore"):
+            times, keys = store._state.opened.get(workspace, (array("d"), []))
+            start, end = bisect_left(times, since.timestamp()), bisect_left(times, until.timestamp())
+            return [case_from_doc(store._case_doc(key)) for key in keys[start:end]]
+        return await self._run(op, write=False)
+
+    async def customer_cases(self, *, workspace, customer, since):
+        wanted = customer_key(customer)
+        if not wanted:
+            return []
+
+        def op(store: "TinyStore"):
+            found = {}
+            for key in store._state.by_customer.get(hash((workspace, wanted)), ()):
+                doc = store._case_doc(key)
+                if (doc is not None and doc["workspace"] == workspace and customer_key(doc["customer"]) == wanted
+                        and datetime.fromisoformat(doc["opened_at"]) >= since):
+                    found[key] = case_from_doc(doc)
+            return sorted(found.values(), key=_oldest_first)
+        return await self._run(op, write=False)
+
+    async def workspaces(self):
+        return await self._run(lambda store: sorted(key[0] for key in store._state.small["counters"]), write=False)
+
     # --- ledger ------------------------------------------------------------------------------
     async def spent(self, *, workspace, employee, since, until):
         return await self._run(lambda store: store._spent(workspace, employee, since, until), write=False)
 
-    async def ledger(self, *, workspace):
+    async def ledger(self, *, workspace, since=None, until=None):
         def op(store: "TinyStore"):
-            return [entry_from_doc(store._read(where)) for where in store._state.ledger_order.get(workspace, ())]
+            entries = (entry_from_doc(store._read(where)) for where in store._state.ledger_order.get(workspace, ()))
+            return [entry for entry in entries
+                    if (since is None or entry.at >= since) and (until is None or entry.at < until)]
         return await self._run(op, write=False)
 
     # --- the small tables --------------------------------------------------------------------

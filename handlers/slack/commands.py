@@ -16,6 +16,7 @@ from cards.ids import Shortcut
 from cards.text import humanize_slack_markup
 from handlers.slack.publish import SlackPublisher, display_name, slack_error
 from handlers.slack.background import Background
+from handlers.slack.people import is_slack_admin
 from handlers.slack.replies import tell
 
 COMMAND = "/recover"
@@ -77,7 +78,7 @@ class RecoverCommand:
                 case commands.Help():
                     await say(*cards.help_message(commands.help_text(prefix=COMMAND)))
                 case _:
-                    await self._check_admin(client, user)
+                    await self._check_admin(client, user, workspace)
                     await self._admin(parsed, client=client, workspace=workspace, say=say)
         except Refusal as refusal:
             await say(refusal.sentence)
@@ -94,15 +95,9 @@ class RecoverCommand:
         cases = (await self.recovery.open_cases(workspace=workspace, owner=user))[:cards.LISTED_CASES_MAX]
         return list(zip(cases, await asyncio.gather(*(link(case) for case in cases))))
 
-    async def _check_admin(self, client: AsyncWebClient, user: str) -> None:
-        """Admins are the workspace's admins and owners, plus the people in AMENDS_ADMINS."""
-        if user in self.admins:
-            return
-        try:
-            info = (await client.users_info(user=user))["user"]
-        except SlackApiError:
-            info = {}
-        if not (info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner")):
+    async def _check_admin(self, client: AsyncWebClient, user: str, workspace: str) -> None:
+        if not await is_slack_admin(client, user=user, workspace=workspace, configured=self.admins,
+                                    store=self.recovery.store):
             raise NotAdmin("Only Amends admins can do that: workspace admins and owners, and the people in "
                            "AMENDS_ADMINS. Ask one of them.")
 

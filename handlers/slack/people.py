@@ -1,0 +1,18 @@
+"""Who someone is in a Slack workspace, for the checks admin and manager actions need."""
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.store import Store
+
+
+async def is_slack_admin(client: AsyncWebClient, *, user: str, workspace: str, configured: frozenset[str],
+                         store: Store) -> bool:
+    """Admins are the workspace's admins and owners, the people in AMENDS_ADMINS, and those an admin granted it to."""
+    if user in configured or user in await store.granted_admins(workspace=workspace):
+        return True
+    try:
+        info = (await client.users_info(user=user))["user"]
+    except SlackApiError:
+        return False
+    return bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
