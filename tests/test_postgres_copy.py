@@ -55,6 +55,7 @@ async def fill(store) -> None:
         await recovery.remember_post(workspace=workspace, case_id=case.id, summary=MessageRef("CREC", "9.9"))
     for key in KEYS:
         await usd.first_time(key)
+    # What is owed now (follow-up reminders due 2026-03-09, idle nudges, the first digest, close markers) moves too.
 
 
 async def everything(store) -> dict:
@@ -75,6 +76,7 @@ async def everything(store) -> dict:
             "reference": await store.reference(workspace=workspace, key="person:U1"),
             "admins": await store.granted_admins(workspace=workspace),
         }
+    seen["owed"] = [(m.key, m.kind, m.case_id, m.body, m.due) for m in await store.owed_outbox()]
     return seen
 
 
@@ -108,6 +110,8 @@ async def read_tiny(path: Path) -> dict:
 
 async def test_a_tinydb_file_goes_into_postgresql_and_back_unchanged(tiny_file, tmp_path):
     before = await read_tiny(tiny_file)
+    kinds = {kind for _, kind, *_ in before["owed"]}
+    assert {"followup.reminder", "digest"} <= kinds, kinds  # scheduled messages are part of what moves
     assert len(before[W1]["ledger"]) == 3 and len(before[W2]["ledger"]) == 1 and before[W1]["admins"] == {"U3"}
     async with fresh_schema() as schema:
         code, out, err = await copy_command(str(tiny_file), url_for(schema))
@@ -171,7 +175,7 @@ async def test_a_tinydb_file_that_holds_data_is_not_overwritten_unless_forced(ti
     before = await read_tiny(target)
     async with fresh_schema() as schema:
         await copy_store(source=str(tiny_file), target=url_for(schema))
-        with pytest.raises(CopyFailed, match=r"already holds data \(1 counters, 1 cases\).*--force"):
+        with pytest.raises(CopyFailed, match=r"already holds data \(1 counters, 1 cases, 1 owed messages\).*--force"):
             await copy_store(source=url_for(schema), target=str(target))
         assert await read_tiny(target) == before
         summary = await copy_store(source=url_for(schema), target=str(target), force=True)
@@ -194,3 +198,18 @@ async def test_what_cannot_be_copied_is_refused_with_a_sentence(tmp_path):
     with pytest.raises(CopyFailed, match="keeps nothing"):
         await copy_store(source=":memory:", target=str(tmp_path / "t.json"))
     assert not (tmp_path / "t.json").exists()
+
+
+async def test_a_message_that_may_already_have_arrived_stops_the_copy(tmp_path):
+    path = tmp_path / "amends.json"
+    store = TinyStore(path=str(path))
+    try:
+        await fill(store)
+        first = (await store.owed_outbox())[0]
+        await store.try_outbox(key=first.key, at=first.due + timedelta(days=30), lease=timedelta(seconds=30))
+    finally:
+        await store.close()
+    target = tmp_path / "copy.json"
+    with pytest.raises(CopyFailed, match="may already have reached Slack or Teams") as refused:
+        await copy_store(source=str(path), target=str(target))
+    assert first.key in str(refused.value) and not target.exists()

@@ -6,6 +6,11 @@ SOURCE and TARGET are what AMENDS_DB takes: a TinyDB file path, or postgresql://
 Stop the bots first (a TinyDB file has no lock another process would respect; a PostgreSQL target
 is locked while it is written, so bots still running there would only wait and then be refused).
 
+Messages the bot still owes (a follow-up reminder due next week, the next digest, a summary Slack
+was refusing) move with the data, in the order they were owed. A message whose last attempt may
+have arrived (the bot stopped mid-send) can only be checked by starting the bot, so the copy refuses
+until none is in doubt.
+
 It refuses a target that already holds anything, unless --force, which replaces it. After writing,
 it reads the target back and checks that every table has as many rows as the source, that the
 ledger adds up to the same total per workspace and currency, and that every row reads back equal;
@@ -23,7 +28,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from bot.errors import StoreUnavailable
-from bot.outbox import CLOSED, OutboxMessage, from_doc
+from dataclasses import replace
+
+from bot.outbox import OutboxMessage, as_doc, from_doc
 from bot.store.codec import case_from_doc, case_to_doc, entry_from_doc, entry_to_doc, role_from_doc, role_to_doc
 from bot.store.postgres import SNAPSHOT_TABLES, PostgresStore, TargetNotEmpty, describe_url, is_postgres_url
 from bot.store.tiny import TinyStore, write_snapshot  # the store's own atomic, TinyDB-layout writer
@@ -75,69 +82,75 @@ def _where(location: str) -> str:
     return describe_url(location) if is_postgres_url(location) else location
 
 
-async def _settled_tiny(path: Path) -> dict[str, dict[str, dict]]:
-    """The TinyDB file's tables once its journal is folded in. TinyStore folds it on a clean close,
-    after which the file alone holds everything, in TinyDB's layout (an empty dict for a new store)."""
+async def _settled_tiny(path: Path) -> tuple[dict[str, dict[str, dict]], list[OutboxMessage]]:
+    """The TinyDB file's tables once its journal is folded in, and what it owes. TinyStore folds it on a
+    clean close, after which the file alone holds everything, in TinyDB's layout (empty for a new store)."""
     await TinyStore(path=str(path)).close()
     if not path.exists() or path.stat().st_size == 0:
-        return {}
+        return {}, []
     tables = json.loads(path.read_text(encoding="utf-8"))
-    _check_owed(str(path), [from_doc(doc) for doc in (tables.get("_outbox") or {}).values()])
+    owed = sorted((from_doc(doc) for doc in (tables.get("_outbox") or {}).values()), key=lambda m: m.seq)
     unknown = sorted(t for t in tables if t not in SNAPSHOT_TABLES and not t.startswith("_"))
     if unknown:  # bookkeeping tables start with _; anything else is data this copy would drop
         raise CopyFailed(f"{path} has tables this copy doesn't know ({', '.join(unknown)}); nothing was copied.")
-    return {table: docs for table, docs in tables.items() if table in SNAPSHOT_TABLES}
+    return {table: docs for table, docs in tables.items() if table in SNAPSHOT_TABLES}, owed
 
 
-def _check_owed(where: str, owed: list[OutboxMessage]) -> None:
-    """Messages owed to a channel are not data to move, but must not be dropped: refuse while any is owed.
-    A close marker alone (a close whose messages the glue never owed: the domain driven without it, or a
-    crash at that moment) is not carried over; it is logged."""
-    messages = [m for m in owed if m.kind != CLOSED]
-    if messages:
-        raise CopyFailed(f"{where} still owes {len(messages)} message(s) to Slack or Teams; start Amends until its "
-                         "log says they were sent, stop it, then copy. Nothing was copied.")
-    for marker in owed:
-        log.warning("%s: %s closed without its summary being owed; the copy does not carry that over",
-                    where, marker.case_id)
+def _check_owed(where: str, owed: list[OutboxMessage]) -> list[OutboxMessage]:
+    """What is owed moves with the data, fresh (no attempts yet, due as it was). One whose last attempt may
+    have arrived can't move: the sender checks the platform before trying it again, and that check is
+    made by starting Amends, not here."""
+    in_doubt = [m for m in owed if m.in_doubt]
+    if in_doubt:
+        raise CopyFailed(f"{where} owes {len(in_doubt)} message(s) that may already have reached Slack or Teams "
+                         f"({', '.join(m.key for m in in_doubt[:3])}); start Amends until its log says they were "
+                         "sent, stop it, then copy. Nothing was copied.")
+    return [replace(m, seq=0, attempts=0, tried_at=None, error="") for m in owed]
 
 
-async def _read(location: str) -> Tables:
+def _owed_shape(owed: list[OutboxMessage]) -> list[tuple]:
+    return [(m.key, m.workspace, m.case_id, m.kind, json.dumps(m.body, sort_keys=True), m.due) for m in owed]
+
+
+async def _read(location: str) -> tuple[Tables, list[OutboxMessage]]:
     if is_postgres_url(location):
         store = PostgresStore(url=location, pool_size=1)
         try:
             await store.open()
-            _check_owed(describe_url(location), await store.owed_outbox())
-            return await store.export_tables()
+            owed = _check_owed(describe_url(location), await store.owed_outbox())
+            return await store.export_tables(), owed
         finally:
             await store.close()
     path = Path(location)
     if not path.is_file():
         raise CopyFailed(f"There is no TinyDB file at {location}.")
-    raw = await _settled_tiny(path)
-    return {table: list(raw.get(table, {}).values()) for table in SNAPSHOT_TABLES}
+    raw, owed = await _settled_tiny(path)
+    return {table: list(raw.get(table, {}).values()) for table in SNAPSHOT_TABLES}, _check_owed(location, owed)
 
 
-async def _write(location: str, tables: Tables, *, force: bool) -> None:
+async def _write(location: str, tables: Tables, owed: list[OutboxMessage], *, force: bool) -> None:
     if is_postgres_url(location):
         store = PostgresStore(url=location, pool_size=1)
         try:
             await store.open()
-            await store.import_tables(tables, replace=force)
+            await store.import_tables(tables, replace=force, owed=owed)
         finally:
             await store.close()
         return
     path = Path(location)
-    settled = await _settled_tiny(path)
+    settled, settled_owed = await _settled_tiny(path)
     held = {table: len(settled[table]) for table in SNAPSHOT_TABLES if settled.get(table)}
+    if settled_owed:
+        held["owed messages"] = len(settled_owed)
     if held and not force:
         raise TargetNotEmpty(f"{location} already holds data (" + ", ".join(f"{n} {t}" for t, n in held.items()) + ")")
     # Settled above, the journal holds nothing the file doesn't: remove it, so the plain TinyDB file
     # written next is the whole store (a crash in between leaves the old file, complete on its own).
     Path(f"{path}.journal").unlink(missing_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
+    documents = {**tables, "_outbox": [as_doc(replace(m, seq=seq)) for seq, m in enumerate(owed, start=1)]}
     write_snapshot(path, {table: (json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-                                   for doc in tables[table]) for table in SNAPSHOT_TABLES})
+                                   for doc in docs) for table, docs in documents.items()})
 
 
 # --- the command ------------------------------------------------------------------------------------
@@ -148,16 +161,16 @@ async def copy_store(*, source: str, target: str, force: bool = False) -> Summar
         raise CopyFailed("A :memory: store keeps nothing to copy from or into; name a file or a database.")
     if source == target:
         raise CopyFailed("The source and the target are the same store.")
-    tables = await _read(source)
+    tables, owed = await _read(source)
     try:
-        await _write(target, tables, force=force)
+        await _write(target, tables, owed, force=force)
     except TargetNotEmpty as why:
         raise CopyFailed(f"Nothing was copied: {why}. Add --force to replace what is there.") from None
     except StoreUnavailable as why:  # the database went away while the copy was written
         raise CopyFailed(f"{why.sentence} Run the copy again once the database is back "
                          "(with --force if it then says the target holds data).") from None
     try:
-        copied = await _read(target)
+        copied, copied_owed = await _read(target)
     except Exception as error:
         raise CopyFailed(f"The copy was written to {_where(target)} but could not be read back to check it "
                          f"({type(error).__name__}: {getattr(error, 'sentence', error)}); don't use it until "
@@ -171,6 +184,9 @@ async def copy_store(*, source: str, target: str, force: bool = False) -> Summar
     if differing:
         raise CopyFailed(f"The copy does not match its source: the counts and totals agree, but some rows of "
                          f"{', '.join(differing)} differ.")
+    if _owed_shape(copied_owed) != _owed_shape(owed):
+        raise CopyFailed(f"The copy does not match its source: the source owes {len(owed)} message(s) "
+                         f"but the target owes {len(copied_owed)}, or not the same ones.")
     return wanted
 
 

@@ -89,7 +89,8 @@ _NOT_RECORDED = object()  # what a confirm step returns when the lost transactio
 
 # The tables of a store snapshot, in TinyStore's names and document shapes: what bot.store.copy moves.
 SNAPSHOT_TABLES = ("counters", "cases", "ledger", "roles", "people", "workspaces", "references", "admins", "seen")
-_SQL_TABLES = ("counters", "cases", "ledger", "roles", "people", "workspaces", "platform_references", "admins", "seen")
+_SQL_TABLES = ("counters", "cases", "ledger", "roles", "people", "workspaces", "platform_references", "admins", "seen",
+               "outbox")
 
 
 class TargetNotEmpty(Exception):
@@ -692,9 +693,11 @@ class PostgresStore(Store):
                 }
         return await self._run("reading the whole store", work, write=False)
 
-    async def import_tables(self, tables: dict[str, list[dict]], *, replace: bool) -> None:
-        """Write a snapshot (SNAPSHOT_TABLES) in one transaction. Raises TargetNotEmpty when the store
-        holds anything, unless `replace`, which empties it first. Running bots wait until it is done."""
+    async def import_tables(self, tables: dict[str, list[dict]], *, replace: bool,
+                            owed: list[OutboxMessage] = ()) -> None:
+        """Write a snapshot (SNAPSHOT_TABLES) and the messages still owed, in that order, in one transaction.
+        Raises TargetNotEmpty when the store holds anything, unless `replace`, which empties it first.
+        Running bots wait until it is done."""
         async def work(conn: asyncpg.Connection) -> None:
             await conn.execute(f"LOCK TABLE {', '.join(_SQL_TABLES)} IN ACCESS EXCLUSIVE MODE", timeout=BULK_TIMEOUT)
             held = {table: await conn.fetchval(f"SELECT count(*) FROM {table}") for table in _SQL_TABLES}
@@ -726,6 +729,7 @@ class PostgresStore(Store):
                          [(d["workspace"], d["person"]) for d in tables["admins"]])
             await insert("INSERT INTO seen (key, at) VALUES ($1, $2)",
                          [(d["key"], datetime.fromisoformat(d["at"])) for d in tables["seen"]])
+            await _owe(conn, list(owed))
         async def unconfirmed(conn: asyncpg.Connection) -> Any:
             # Not redone after a lost COMMIT: the copy is run by hand, and running it again shows what is there.
             raise StoreUnavailable(UNCONFIRMED)
