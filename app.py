@@ -14,6 +14,7 @@ from aiohttp import ClientSession, web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
 from bot.clock import Clock, SystemClock
+from bot.followups import NUDGE, REMINDER, FollowUpSender
 from bot.outbox import CLOSED, AfterClose, Deferred
 from bot.recovery import Recovery
 from bot.settings import Settings
@@ -23,6 +24,12 @@ from handlers.csat import receive as csat_receive
 from handlers.slack import SlackApp, build_slack_app
 from handlers.slack import publish as slack_publish
 from handlers.slack.edge import dispatch as dispatch_slack
+from bot import digest as digests
+from bot import retention
+from handlers import digest as digest_glue
+from handlers import export as export_links
+from handlers.slack import digest as slack_digest
+from handlers.slack.followups import SlackReach
 
 if TYPE_CHECKING:
     from botframework.connector.auth import BotFrameworkAuthentication
@@ -77,6 +84,7 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
             # machine, never for the world (a stranger could open cases and make us call any URL).
             return web.json_response({"error": "Teams is not configured: set MicrosoftAppId and "
                                                "MicrosoftAppPassword (see README)"}, status=403)
+        export_links.REQUEST.set(request)  # a Teams export answers with links to this bot's own address
         return await teams_glue().process(request)
 
     def teams_glue():
@@ -91,6 +99,19 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
     # A close whose messages were never owed (a crash right after it) is made good (handlers/after_close.py).
     recovery.outbox.register(CLOSED, AfterClose(recovery.outbox, recovery,
                                                 [after_close.teams(recovery), after_close.slack(recovery)]))
+    # Follow-up reminders and idle nudges reach the owner on the case's platform (bot/followups.py); the Teams
+    # glue, loaded when one is due, adds itself (handlers/teams/followups.py).
+    follow_ups = FollowUpSender(recovery, which=lambda case: "teams" if after_close.on_teams(case) else "slack")
+    follow_ups.loaders["teams"] = teams_glue
+    recovery.outbox.register(REMINDER, follow_ups)
+    recovery.outbox.register(NUDGE, follow_ups)
+    # The weekly digest is owed slot by slot through the outbox (bot/digest.py); Slack's half joins in start_slack.
+    digest_sender = digest_glue.register(recovery, teams=teams_glue)
+    # Customer references and notes older than the workspace's retention are erased daily (bot/retention.py).
+    retention_job = retention.RetentionJob(store=store, clock=recovery.outbox.clock, tz=recovery.tz)
+    recovery.outbox.register(retention.KIND, retention_job)
+    # Teams' export links (GET /api/export/{token}) are signed by this (handlers/export.py).
+    app[export_links.LINKS] = export_links.Links(secret=settings.secret_key, clock=clock)
 
     async def start(app: web.Application) -> None:
         await store.open()
@@ -101,6 +122,8 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
             log.warning("Slack is off: set %s (see README). /healthz still answers.", " and ".join(missing))
         else:
             start_slack(app)
+        await digests.seed_all(recovery)  # each workspace's next digest is owed (a missed one still is: sent now)
+        await retention_job.start()  # each workspace's next retention run is owed (bot/retention.py)
         # Sends what is owed to channels, resuming after a restart (bot/outbox.py), once its senders are known.
         recovery.outbox.start()
 
@@ -110,6 +133,8 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
         # What the outbox owes Slack (summaries, closed cards) goes out with each workspace's token.
         slack_publish.register_outbox_senders(outbox=recovery.outbox, clients=app[SLACK].client_for, recovery=recovery,
                                 admins=settings.admins)
+        follow_ups.platforms["slack"] = SlackReach(clients=app[SLACK].client_for)  # reminders and nudges as DMs
+        slack_digest.register(digest_sender, clients=app[SLACK].client_for, recovery=recovery)
         if settings.slack_socket_mode:
             from handlers.slack.socket_mode import SocketMode
             app[SOCKET] = SocketMode(bolt=app[SLACK].bolt, app_token=settings.slack_app_token)
@@ -127,7 +152,8 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
 
     async def csat_result(request: web.Request) -> web.Response:
         return await csat_receive(request, secret=settings.csat_secret, threshold=settings.csat_threshold,
-                                  recovery=recovery, slack=request.app.get(SLACK), admins=settings.admins)
+                                  recovery=recovery, slack=request.app.get(SLACK), admins=settings.admins,
+                                  teams=teams_glue)
 
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/slack/events", slack_events)
@@ -135,6 +161,7 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
     app.router.add_get("/slack/install", slack_install)
     app.router.add_get("/slack/oauth_redirect", slack_install)
     app.router.add_post("/api/messages", bot_messages)
+    app.router.add_get(export_links.ROUTE, export_links.handler(recovery, app[export_links.LINKS]))
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
     return app

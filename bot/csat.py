@@ -106,7 +106,8 @@ async def open_for(recovery: Recovery, result: SurveyResult, *, threshold: int) 
     place = await place_of(recovery, result.location)
     if place is None:
         raise SurveyRefused(404, f"unknown location {result.location!r}: an admin maps it with "
-                                 f"/recover admin location {result.location} #channel")
+                                 f"/recover admin location {result.location} #channel (Slack), or "
+                                 f"@Amends recover admin location {result.location} here in the channel (Teams)")
     if result.score > threshold:
         return None, False, place
     key = f"csat:{result.response_id}"

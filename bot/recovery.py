@@ -5,16 +5,19 @@ recorded, and every change goes through the store as one operation.
 """
 
 import re
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from bot.cases import Case, Compensation, MessageRef, case_id
-from bot.catalogue import DEFAULT_CATALOGUE
+from bot.catalogue import DEFAULT_ITEMS, CatalogueItem, as_items, catalogue as workspace_catalogue, kind_or_refuse
 from bot.checklist import Step
 from bot.clock import Clock
 from bot.errors import BadCommand, CaseNotFound, InvalidAmount, Refusal, UnknownRole
 from bot.ledger import LedgerEntry
 from bot.money import parse_amount
+from bot import followups
+from bot import learning
 from bot.outbox import Outbox, close_marker
 from bot.periods import Period, parse_period
 from bot.roles import ROLE_NAME, Allowance, Budget, Role, default_role
@@ -37,7 +40,7 @@ def _clean(text: str, limit: int) -> str:
 
 
 class Recovery:
-    def __init__(self, *, store: Store, clock: Clock, currency: str, tz, catalogue=DEFAULT_CATALOGUE,
+    def __init__(self, *, store: Store, clock: Clock, currency: str, tz, catalogue=DEFAULT_ITEMS,
                  outbox: Outbox | None = None):
         self.store = store
         self.clock = clock
@@ -45,7 +48,7 @@ class Recovery:
         self.outbox = outbox or Outbox(store=store)
         self.currency = currency
         self.tz = tz
-        self.catalogue = tuple(catalogue)
+        self.catalogue = tuple(as_items(catalogue))  # what a workspace offers until an admin edits it
 
     # --- cases -------------------------------------------------------------------------------
     async def open_case(self, *, workspace: str, owner: str, owner_name: str, what_happened: str,
@@ -55,10 +58,12 @@ class Recovery:
         if not what:
             raise BadCommand("Say what happened, e.g. `/recover cold soup, table 4, waited 40 min`.")
         now = self.clock.now()
-        return await self.store.open_case(workspace=workspace, build=lambda number: Case(
+        case = await self.store.open_case(workspace=workspace, build=lambda number: Case(
             workspace=workspace, id=case_id(number), owner=owner, owner_name=owner_name or owner,
             what_happened=what, customer=_clean(customer, CUSTOMER_MAX), opened_at=now,
             source=source if SOURCE_LINK.match(source or "") else ""))
+        await followups.owe_nudge(self, case)  # its owner is nudged if it sits idle (bot/followups.py)
+        return case
 
     async def case(self, *, workspace: str, case_id: str) -> Case:
         found = await self.store.get_case(workspace=workspace, case_id=case_id)
@@ -75,8 +80,11 @@ class Recovery:
 
     async def take(self, *, workspace: str, case_id: str, actor: str, name: str) -> Case:
         """The first person to tap "Take it" owns the case; anyone after them is told who did."""
-        return await self.store.change_case(workspace=workspace, case_id=case_id,
-                                            change=lambda case: case.take(actor=actor, name=name))
+        now = self.clock.now()
+        taken = await self.store.change_case(workspace=workspace, case_id=case_id, change=lambda case: replace(
+            case.take(actor=actor, name=name), taken_at=now))
+        await followups.owe_nudge(self, taken)  # the new owner is nudged if it then sits idle
+        return taken
 
     async def complete_step(self, *, workspace: str, case_id: str, actor: str, step: Step, note: str = "") -> Case:
         """Mark apologise, empathise or fix done, with an optional note."""
@@ -109,10 +117,13 @@ class Recovery:
         spent = await self.store.spent(workspace=workspace, employee=person, since=since, until=until)
         return Allowance(role=role, spent=spent, currency=self.currency)
 
-    def check_kind(self, kind: str) -> str:
-        if kind not in self.catalogue:
-            raise Refusal(f"Pick one of: {', '.join(self.catalogue)}.")
-        return kind
+    async def kinds(self, *, workspace: str) -> list[CatalogueItem]:
+        """The workspace's compensation catalogue (bot/catalogue.py)."""
+        return await workspace_catalogue(self.store, workspace, default=self.catalogue)
+
+    async def kind(self, *, workspace: str, kind: str) -> CatalogueItem:
+        """The catalogue item picked, or a Refusal listing what can be picked."""
+        return kind_or_refuse(await self.kinds(workspace=workspace), kind)
 
     def check_amount(self, text: str) -> Decimal:
         return parse_amount(text, currency=self.currency)
@@ -121,8 +132,9 @@ class Recovery:
                    amount_text: str) -> tuple[Case, LedgerEntry]:
         """Record a compensation, checked against the per-case limit and the period budget in
         the same operation that appends it to the ledger: concurrent gifts can't overspend."""
-        kind = self.check_kind(kind)
-        amount = self.check_amount(amount_text)
+        item = await self.kind(workspace=workspace, kind=kind)
+        kind = item.name
+        amount = item.value(amount_text, currency=self.currency)  # blank: the item's default; %: of the bill
         role = await self.role_for(workspace=workspace, person=actor)
         now = self.clock.now()
         since, until = self._window(role, now)
@@ -157,17 +169,27 @@ class Recovery:
         if on > today + FOLLOW_UP_HORIZON:
             raise Refusal("Pick a follow-up date within a year.")
 
-    async def follow_up(self, *, workspace: str, case_id: str, actor: str, on: date | None) -> Case:
-        """Set the follow-up (or none); this completes the checklist and closes the case."""
+    async def follow_up(self, *, workspace: str, case_id: str, actor: str, on: date | None,
+                        root_cause: str | None = None, change_note: str = "") -> Case:
+        """Set the follow-up (or none); this completes the checklist and closes the case. The platforms
+        always pass the root cause picked (one of the workspace's, bot/learning.py) and "what we'll change";
+        None is only for code that closes a case with nobody to ask."""
         self.check_follow_up(on)
+        causes = await learning.root_causes(self.store, workspace=workspace) if root_cause is not None else ()
         now = self.clock.now()
+        hour = await followups.reminder_hour(self.store, workspace=workspace) if on else followups.DEFAULT_HOUR
 
         def change(case: Case) -> Case:
             case.check_actor(actor)
-            return case.follow_up(on, at=now)
+            if root_cause is None:
+                return case.follow_up(on, at=now)
+            case.check_step(Step.FOLLOW_UP)  # "already closed" before "pick a cause"
+            cause, note = learning.check_closing(causes, root_cause=root_cause, change_note=change_note)
+            return replace(case.follow_up(on, at=now), root_cause=cause, change_note=note)
         # The close and a marker for what it owes channels are one write (bot/outbox.py close_marker).
         closed = await self.store.change_case(workspace=workspace, case_id=case_id, change=change,
-                                              owe=lambda case: [close_marker(case)])
+                                              owe=lambda case: [close_marker(case), *followups.reminders_on_close(
+                                                  case, hour=hour, tz=self.tz, now=now)])
         self.outbox.wake()  # so the sender knows when the marker falls due
         return closed
 
@@ -244,3 +266,5 @@ class Recovery:
 
     async def set_recovery_channel(self, *, workspace: str, channel: str) -> None:
         await self.store.set_recovery_channel(workspace=workspace, channel=channel)
+        from bot.digest import seed  # the weekly digest starts once there is a channel to send it to
+        await seed(self, workspace=workspace)

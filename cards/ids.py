@@ -18,6 +18,20 @@ class Action(StrEnum):
     FOLLOW_UP_PICK = "follow_up_pick"
     NO_FOLLOW_UP = "no_follow_up"
     TAKE = "take"
+    # a follow-up reminder's answers (handlers/*/followups.py)
+    REMINDER_DONE = "reminder_done"
+    REMINDER_REOPEN = "reminder_reopen"
+    REMINDER_SNOOZE = "reminder_snooze"
+    # top-ups (handlers/*/topups.py): ask a manager for more than the allowance; a manager decides
+    TOP_UP_ASK = "top_up_ask"
+    TOP_UP_APPROVE = "top_up_approve"
+    TOP_UP_DENY = "top_up_deny"
+    RECOGNISE = "recognise"  # a manager's credit on a summary (bot/learning.py)
+    # App Home admin buttons (handlers/slack/home.py): each opens its settings form
+    HOME_ROLES = "home_roles"
+    HOME_ASSIGN = "home_assign"
+    HOME_CHANNEL = "home_channel"
+    HOME_CATALOGUE = "home_catalogue"
 
 
 class Form(StrEnum):
@@ -27,6 +41,10 @@ class Form(StrEnum):
     STEP_NOTE = "step_note"
     GIVE = "give"
     FOLLOW_UP = "follow_up"
+    HOME_ROLES = "home_roles_form"
+    HOME_ASSIGN = "home_assign_form"
+    HOME_CHANNEL = "home_channel_form"
+    HOME_CATALOGUE = "home_catalogue_form"
 
 
 class Shortcut(StrEnum):
@@ -44,6 +62,21 @@ class Field(StrEnum):
     KIND = "kind"
     AMOUNT = "amount"
     DATE = "date"
+    REASON = "reason"  # why a top-up over the allowance is needed
+    ROOT_CAUSE = "root_cause"  # asked for on closing (bot/learning.py)
+    CHANGE_NOTE = "change_note"
+    # the App Home's settings forms
+    HOME_ROLE_NAME = "home_role_name"
+    HOME_PER_CASE = "home_per_case"
+    HOME_BUDGET = "home_budget"
+    HOME_PERIOD = "home_period"
+    HOME_PERSON = "home_person"
+    HOME_ROLE = "home_role"
+    HOME_CHANNEL = "home_channel"
+    HOME_ITEM_NAME = "home_item_name"
+    HOME_ITEM_VALUE = "home_item_value"
+    HOME_ITEM_EMOJI = "home_item_emoji"
+    HOME_ITEM_REMOVE = "home_item_remove"
 
 
 def button_value(case_id: str, step: Step | None = None) -> str:

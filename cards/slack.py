@@ -9,11 +9,15 @@ import json
 from datetime import date, timedelta
 
 from bot.cases import Case
+from bot.catalogue import as_items
+from bot.topups import REASON_MAX
 from bot.checklist import CHECKLIST, GUIDANCE, Step
 from bot.roles import Allowance, Role, describe_role
 from cards.ids import Action, Field, Form, button_value
 from cards.text import clip, escape, safe
-from cards.words import STEP_NAMES, day, duration, given, progress
+from cards.words import STEP_NAMES, day, duration, given, progress, top_up_status
+from bot.money import format_money
+from bot.learning import CHANGE_NOTE_MAX
 
 SECTION_MAX = 3000
 FIELD_MAX = 2000
@@ -45,8 +49,9 @@ def _button(text: str, action: Action, value: str, *, style: str | None = None) 
 
 # --- the case card and its thread ------------------------------------------------------------
 
-def case_card(case: Case) -> tuple[str, list[dict]]:
-    """The headline post: `R-1001 · cold soup, table 4… · Amy · open`, updated in place as steps are done."""
+def case_card(case: Case, *, now=None) -> tuple[str, list[dict]]:
+    """The headline post: `R-1001 · cold soup, table 4… · Amy · open`, updated in place as steps are done.
+    With `now` (the time it is drawn), an open case also says how long it has been open."""
     status = "closed" if case.is_closed else "open"
     owner = case.owner_name or "waiting for someone to take it"
     headline = f"*{case.id}* · {safe(case.what_happened, 60)} · {safe(owner, 80)} · {status}"
@@ -57,7 +62,7 @@ def case_card(case: Case) -> tuple[str, list[dict]]:
     if case.source:
         details += f"\n*Reported in:* <{case.source}|the original message>"
     blocks.append(_section(details))
-    blocks.append(_context(progress(case)))
+    blocks.append(_context(progress(case), *([case_age(case, now=now)] if now and not case.is_closed else [])))
     if case.is_closed:
         follow = day(case.follow_up_on) if case.follow_up_on else "none"
         blocks.append(_context(f"Given: {escape(given(case))} · Time to recover: "
@@ -72,8 +77,10 @@ def case_card(case: Case) -> tuple[str, list[dict]]:
     return escape(text), blocks
 
 
-def step_message(case: Case, step: Step, *, allowance: Allowance | None = None) -> tuple[str, list[dict]]:
-    """One checklist step in the case thread: live with buttons while it is the current step, a tick after."""
+def step_message(case: Case, step: Step, *, allowance: Allowance | None = None,
+                 causes: tuple[str, ...] = ()) -> tuple[str, list[dict]]:
+    """One checklist step in the case thread: live with buttons while it is the current step, a tick after.
+    The follow-up step closes the case, so it also asks what caused it (one of `causes`) and what will change."""
     guide = GUIDANCE[step]
     number = CHECKLIST.index(step) + 1
     title = f"{number}/{len(CHECKLIST)} · {guide.title}"
@@ -93,6 +100,7 @@ def step_message(case: Case, step: Step, *, allowance: Allowance | None = None) 
             _button("Nothing needed", Action.NOTHING_NEEDED, value),
         ]})
     elif step == Step.FOLLOW_UP:
+        blocks += closing_inputs(causes)
         blocks.append({"type": "actions", "elements": [
             _button("Tomorrow", Action.FOLLOW_UP_TOMORROW, value, style="primary"),
             _button("In a week", Action.FOLLOW_UP_NEXT_WEEK, value),
@@ -107,6 +115,35 @@ def step_message(case: Case, step: Step, *, allowance: Allowance | None = None) 
     return escape(f"{case.id} · {title}"), blocks
 
 
+def _cause_select(causes: tuple[str, ...], picked: str = "") -> dict:
+    options = [{"text": _plain(cause, 75), "value": cause[:150]} for cause in causes[:100]]
+    element = {"type": "static_select", "action_id": Field.ROOT_CAUSE.value, "options": options,
+               "placeholder": _plain("Pick one", 150)}
+    chosen = next((o for o in options if o["value"] == picked), None)
+    if chosen is not None:
+        element["initial_option"] = chosen
+    return {"type": "input", "block_id": Field.ROOT_CAUSE.value, "label": _plain("What caused it?", 2000),
+            "element": element}
+
+
+def closing_inputs(causes: tuple[str, ...], *, cause: str = "", change: str = "") -> list[dict]:
+    """Closing asks why it happened (learn, don't punish) and, optionally, what will change."""
+    if not causes:
+        return []
+    return [_cause_select(causes, cause),
+            _text_input(Field.CHANGE_NOTE, "What we'll change (optional)", multiline=False,
+                        max_length=CHANGE_NOTE_MAX, optional=True, placeholder="e.g. check soup temperature",
+                        initial=change)]
+
+
+def _learned(case: Case) -> str:
+    """"Cause: food · We'll change: check soup temperature", or ""."""
+    parts = [f"*Cause:* {escape(case.root_cause)}"] if case.root_cause else []
+    if case.change_note:
+        parts.append(f"*We'll change:* {safe(case.change_note, 600)}")
+    return " · ".join(parts)
+
+
 def _done_step(case: Case, step: Step, title: str) -> tuple[str, list[dict]]:
     line = f"✅ *{escape(title)}*"
     if step == Step.COMPENSATE:
@@ -114,6 +151,8 @@ def _done_step(case: Case, step: Step, title: str) -> tuple[str, list[dict]]:
     elif step == Step.FOLLOW_UP:
         line += f" — {day(case.follow_up_on) if case.follow_up_on else 'no follow-up'}"
     blocks = [_section(line)]
+    if step == Step.FOLLOW_UP and _learned(case):
+        blocks.append(_context(_learned(case)))
     note = case.note(step)
     if note:
         blocks.append(_section(">" + safe(note, 2800).replace("\n", "\n>")))
@@ -156,8 +195,26 @@ def summary(case: Case) -> tuple[str, list[dict]]:
             (("Said", Step.APOLOGISE), ("Learned", Step.EMPATHISE), ("Done", Step.FIX))]
     if any(note for _, note in said):
         blocks.append(_section("\n".join(f"*{label}:* {safe(note, 900)}" for label, note in said if note)))
+    if _learned(case):
+        blocks.append(_section(_learned(case)))
+    if case.recognised_by:  # mentions: Slack shows each manager's name
+        blocks.append(_context("🌟 Recognised by " + ", ".join(f"<@{m}>" for m in case.recognised_by[:20])))
+    if case.is_closed:
+        blocks.append({"type": "actions", "elements": [
+            _button("Recognise", Action.RECOGNISE, button_value(case.id))]})
     text = f"Recovered {case.id}: {clip(case.what_happened, 80)} · given {given(case)} · {took}"  # escaped whole, below
     return escape(text), blocks
+
+
+def repeat_note(sentence: str) -> tuple[str, list[dict]]:
+    """In a new case's thread: the guest's earlier recoveries (bot/learning.repeat_sentence)."""
+    return escape(sentence), [_context(f"🔁 {escape(sentence)}")]
+
+
+def recognised_note(case: Case, *, by: str) -> tuple[str, list[dict]]:
+    """The owner's DM when a manager recognises their recovery."""
+    line = f"🌟 {by} recognised your recovery {case.id} ({clip(case.what_happened, 80)}). Thank you!"
+    return escape(line), [_section(escape(line))]
 
 
 # --- answers to commands ---------------------------------------------------------------------
@@ -247,25 +304,151 @@ def note_form(case: Case, step: Step, *, note_max: int) -> dict:
     ], {"case": case.id, "step": step.value}, "Done")
 
 
-def give_form(case: Case, *, allowance: Allowance, catalogue: tuple[str, ...]) -> dict:
-    """Pick a kind and an amount; the allowance shown is the one at the moment the form opened."""
-    options = [{"text": _plain(kind, 75), "value": kind[:150]} for kind in catalogue[:100]]
+def give_form(case: Case, *, allowance: Allowance, catalogue, chosen: str = "") -> dict:
+    """Pick a catalogue item and an amount, prefilled with the item's own value (picking another item redraws
+    the form: `chosen`; a % off asks for the bill), or, over the allowance, say why and a manager is asked.
+    The allowance shown is the one at the moment the form opened."""
+    items = as_items(catalogue)[:100]
+    options = [{"text": _plain(item.label(allowance.currency), 75), "value": item.name[:150]} for item in items]
+    index = next((n for n, item in enumerate(items) if item.name == chosen), 0)
+    picked = items[index]
+    defaults = any(item.default_amount is not None for item in items)
+    label = (f"Bill ({allowance.currency}): {format(picked.percent.normalize(), 'f')}% of it is given"
+             if picked.percent is not None else f"Value ({allowance.currency})")
+    amount = _text_input(Field.AMOUNT, label, multiline=False, max_length=20, placeholder="e.g. 12.50",
+                         optional=defaults, initial=_typed_amount(picked.default_amount))
+    # A new action id per item: Slack keeps what was typed in an input whose ids don't change, so the
+    # prefilled value of the item picked shows only under a fresh one (the form reads the block either way).
+    amount["element"]["action_id"] = Field.AMOUNT.value if index == 0 else f"{Field.AMOUNT.value}-{index}"
+    if defaults:
+        amount["hint"] = _plain("Blank gives the item's own value.", 2000)
     return _modal(Form.GIVE, f"{case.id}: give", [
         _section(f"*{escape(allowance.describe())}*\nNo approval needed inside your limit."),
-        {"type": "input", "block_id": Field.KIND.value, "label": _plain("What", 2000),
+        {"type": "input", "block_id": Field.KIND.value, "label": _plain("What", 2000), "dispatch_action": True,
          "element": {"type": "static_select", "action_id": Field.KIND.value, "options": options,
-                     "initial_option": options[0]}},
-        _text_input(Field.AMOUNT, f"Value ({allowance.currency})", multiline=False, max_length=20,
-                    placeholder="e.g. 12.50"),
+                     "initial_option": options[index]}},
+        amount,
+        _text_input(Field.REASON, "Over your limit? Say why, and a manager is asked", multiline=True,
+                    max_length=REASON_MAX, optional=True, placeholder="their anniversary dinner was ruined"),
     ], {"case": case.id}, "Record")
 
 
-def follow_up_form(case: Case, *, initial: date) -> dict:
+def _typed_amount(amount) -> str:
+    """An amount as a person would type it: "8", "8.50"."""
+    if amount is None:
+        return ""
+    return str(amount.to_integral_value()) if amount == amount.to_integral_value() else str(amount)
+
+
+def follow_up_form(case: Case, *, initial: date, causes: tuple[str, ...] = (), cause: str = "",
+                   change: str = "") -> dict:
+    """Pick the follow-up date; the cause and change picked in the thread come along (and can still change)."""
     return _modal(Form.FOLLOW_UP, f"{case.id}: follow up", [
         {"type": "input", "block_id": Field.DATE.value, "label": _plain("Follow up on", 2000),
          "element": {"type": "datepicker", "action_id": Field.DATE.value, "initial_date": initial.isoformat()}},
+        *closing_inputs(causes, cause=cause, change=change),
     ], {"case": case.id}, "Close case")
 
 
 def default_follow_up(today: date) -> date:
     return today + timedelta(days=1)
+
+
+# --- the compensation catalogue and top-ups (bot/catalogue.py, bot/topups.py) ----------------
+
+def catalogue_message(items, *, currency: str) -> tuple[str, list[dict]]:
+    """`/recover admin catalogue`: what people can pick when they give, in order."""
+    lines = [f"• {escape(item.label(currency))}" for item in as_items(items)]
+    return "Compensation catalogue", [
+        _section("*Compensation catalogue*\n" + "\n".join(lines)),
+        _context("Add: `/recover admin catalogue add Free dessert 8 🍰` (or `add 20% off the bill 20%`; quote a "
+                 "name that ends in a number). Remove: `/recover admin catalogue remove Free dessert`."),
+    ]
+
+
+def top_up_request(case: Case, *, kind: str, currency: str) -> tuple[str, list[dict]]:
+    """The request managers see in the recovery channel: Approve / Deny while it waits, the decision after."""
+    top_up = case.top_up
+    money = format_money(top_up.amount, currency)
+    blocks = [
+        _section(f"💬 *<@{case.owner}> asks for {money}* ({escape(kind)}) on *{case.id}* · "
+                 f"{safe(case.what_happened, 200)}"),
+        _section(f"*Why:* {safe(top_up.reason, 1000)}"),
+    ]
+    if top_up.status == "pending":
+        blocks.append({"type": "actions", "elements": [
+            _button(f"Approve {money}", Action.TOP_UP_APPROVE, button_value(case.id, Step.COMPENSATE), style="primary"),
+            _button("Deny", Action.TOP_UP_DENY, button_value(case.id, Step.COMPENSATE), style="danger"),
+        ]})
+        blocks.append(_context("Managers only. A one-off raise for this case; the role's limits don't change."))
+    else:
+        mark = "✅" if top_up.status == "approved" else "✋"
+        blocks.append(_context(f"{mark} {top_up.status.capitalize()} by <@{top_up.decided_by}>"))
+    return escape(top_up_status(case, currency)), blocks
+
+
+def top_up_note(case: Case, *, currency: str, allowance: Allowance | None = None) -> tuple[str, list[dict]]:
+    """What the case's owner reads in their thread: asked, approved, or denied (and what they can do now)."""
+    top_up = case.top_up
+    money = format_money(top_up.amount, currency)
+    if top_up.status == "pending":
+        line = f"⏳ You asked a manager for {money}. Their answer will be here; you can still give within your limit."
+    elif top_up.status == "approved":
+        line = f"✅ {top_up.decided_by_name} approved {money}: it is recorded as given on {case.id}."
+    else:
+        line = (f"✋ {top_up.decided_by_name} said no to {money}. Give within your allowance, or choose "
+                "“Nothing needed”, on the compensate step above.")
+        if allowance is not None:
+            line += f" ({allowance.describe()}.)"
+    if top_up.status == "pending":
+        return escape(line), [_section(escape(line))]
+    return escape(line), [_section(f"<@{case.owner}> {escape(line)}")]  # decided: the owner is notified
+
+
+# --- follow-up reminders and idle nudges (bot/followups.py) -------------------------------------
+
+def _follow_up_with(case: Case) -> str:
+    """Whom to follow up with: the customer when one was named, else what happened."""
+    return case.customer or case.what_happened
+
+
+def reminder_message(case: Case, *, due) -> tuple[str, list[dict]]:
+    """The owner's DM on the follow-up day: "Follow up with table 4 (R-1042)", and how it went."""
+    from bot.followups import reminder_value  # what the buttons carry, read back by the same module
+    value = reminder_value(case.id, due)
+    blocks = [
+        _section(f"⏰ *Follow up with {safe(_follow_up_with(case), 300)}* ({case.id})"),
+        _context(f"What happened: {safe(case.what_happened, 500)} · Given: {escape(given(case))}"),
+        {"type": "actions", "elements": [
+            _button("Done — they're happy", Action.REMINDER_DONE, value, style="primary"),
+            _button("Still unhappy — reopen", Action.REMINDER_REOPEN, value, style="danger"),
+            _button("Snooze a day", Action.REMINDER_SNOOZE, value),
+        ]},
+    ]
+    return escape(f"Follow up with {clip(_follow_up_with(case), 200)} ({case.id})"), blocks
+
+
+def reminder_answered(case: Case, answer: str) -> tuple[str, list[dict]]:
+    """The reminder DM once answered (in place, without its buttons): `answer` says what happened."""
+    line = f"Follow up with {safe(_follow_up_with(case), 300)} ({case.id}): {escape(answer)}"
+    return escape(f"Follow up with {clip(_follow_up_with(case), 200)} ({case.id}): {answer}"), [_section(line)]
+
+
+def nudge_message(case: Case, *, now) -> tuple[str, list[dict]]:
+    """"R-1042 has been open 15 min — next: fix", to the owner, once."""
+    step = STEP_NAMES[case.current_step].lower() if case.current_step else "close it"
+    line = f"{case.id} has been open {duration((now - case.opened_at).total_seconds())} — next: {step}"
+    return escape(line), [_section(f"⏳ *{escape(line)}*"),
+                          _context(f"What happened: {safe(case.what_happened, 500)} · The checklist is in its thread.")]
+
+
+def reopened_notice(case: Case) -> tuple[str, list[dict]]:
+    """Told in the case's channel: the follow-up found the customer still unhappy."""
+    line = (f"{case.id} is reopened: {case.owner_name} followed up and the customer is still unhappy. "
+            "The fix step is back in its thread.")
+    return escape(line), [_section(f"↩️ {safe(line, 1000)}")]
+
+
+def case_age(case: Case, *, now) -> str:
+    """"open 25 min": how long an open case has been open, as the card is drawn ("" once closed)."""
+    return "" if case.is_closed else f"open {duration((now - case.opened_at).total_seconds())}"

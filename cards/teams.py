@@ -22,10 +22,13 @@ from enum import StrEnum
 
 from bot.cases import Case
 from bot.checklist import CHECKLIST, GUIDANCE, Step
-from bot.money import decimals
+from bot.catalogue import as_items
+from bot.money import decimals, format_money
+from bot.topups import REASON_MAX as TOP_UP_REASON_MAX
 from bot.roles import Allowance, Role, describe_role
+from bot.learning import CHANGE_NOTE_MAX
 from cards.ids import Action, Field, Form, button_value
-from cards.words import STEP_NAMES, day, duration, given, progress
+from cards.words import STEP_NAMES, day, duration, given, progress, top_up_status
 from cards.text import clip
 
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -36,6 +39,7 @@ ACTIVITY_MAX = 28 * 1024  # bytes of the whole activity as sent; Teams answers a
 LISTED_CASES_MAX = 40
 LISTED_ROLES_MAX = 60
 FOLLOW_UP_DAYS_MAX = 365
+QUICK_GIVE_MAX = 4  # one-tap catalogue items on the compensate card
 
 
 # --- text ------------------------------------------------------------------------------------
@@ -118,25 +122,34 @@ def execute(title: str, verb: StrEnum, data: dict, *, inputs: bool = True, posit
     return button
 
 
-def case_card(case: Case) -> tuple[str, dict]:
-    """The headline card, updated in place as steps are done: `R-1001 · open`, whose, and what happened."""
+def case_card(case: Case, *, now=None) -> tuple[str, dict]:
+    """The headline card, updated in place as steps are done: `R-1001 · open`, whose, and what happened.
+    With `now` (the time it is drawn), an open case also says how long it has been open."""
     status = "closed" if case.is_closed else "open"
     body = [
         _words(f"{case.id} · {status}", weight="Bolder", size="Medium"),
-        _typed(case.owner_name, label="Owner: ", chars=100, wire=600),
+        _typed(case.owner_name or "waiting for someone to take it", label="Owner: ", chars=100, wire=600),
         _typed(case.what_happened, label="What happened: ", chars=2000, wire=12000),
     ]
     if case.customer:
         body.append(_typed(case.customer, label="Customer: ", chars=200, wire=1500))
     body.append(_words(progress(case), spacing="Medium"))
+    if now is not None and not case.is_closed:
+        body.append(_words(case_age(case, now=now), subtle=True, spacing="Small"))
+    actions = []
     if case.is_closed:
         follow = day(case.follow_up_on) if case.follow_up_on else "none"
         body.append(_facts(("Given", given(case)), ("Time to recover", duration(case.time_to_recover.total_seconds())),
                            ("Follow-up", follow)))
+    elif not case.owner:  # opened from a low survey score: the first to tap owns it
+        body.append(_words("Whoever takes it owns the recovery; the checklist then follows this card.", subtle=True))
+        actions.append(execute("Take it", Action.TAKE, {"value": button_value(case.id)}, inputs=False, positive=True))
     else:
         body.append(_words("The checklist follows this card. Only the case owner can tick it off.", subtle=True))
+    if case.source:  # a link Teams or Slack gave us (checked by the domain): a button, never markdown
+        actions.append({"type": "Action.OpenUrl", "title": "Original message", "url": case.source})
     text = _notify(f"{case.id} · {fit(case.what_happened, chars=60, wire=360)} · {status}")
-    return text, _card(body, fallback=text)
+    return text, _card(body, fallback=text, actions=actions)
 
 
 def step_title(step: Step) -> str:
@@ -145,9 +158,11 @@ def step_title(step: Step) -> str:
 
 
 def step_card(case: Case, step: Step, *, note_max: int, allowance: Allowance | None = None,
-              catalogue: Sequence[str] = (), today: date | None = None) -> tuple[str, dict]:
+              catalogue: Sequence[str] = (), today: date | None = None,
+              causes: Sequence[str] = ()) -> tuple[str, dict]:
     """One checklist step: live, with its inputs and buttons, while it is the current step; ticked once done.
-    The compensate step needs the owner's allowance and the catalogue; follow-up needs today's date."""
+    The compensate step needs the owner's allowance and the catalogue; follow-up needs today's date (and
+    the workspace's root causes, asked for on closing)."""
     title = step_title(step)
     if step in case.done:
         return _done_step(case, step, title)
@@ -159,9 +174,9 @@ def step_card(case: Case, step: Step, *, note_max: int, allowance: Allowance | N
     body += [_words(f"• {tip}", subtle=True, spacing="Small") for tip in guide.tips]
     value = {"value": button_value(case.id, step)}
     if step == Step.COMPENSATE:
-        inputs, actions = _compensate(value, allowance, catalogue)
+        inputs, actions = _compensate(value, allowance, catalogue, case=case)
     elif step == Step.FOLLOW_UP:
-        inputs, actions = _follow_up(value, today)
+        inputs, actions = _follow_up(value, today, causes)
     else:
         inputs = [{"type": "Input.Text", "id": Field.NOTE.value, "label": f"{guide.note_label} (optional)",
                    "isMultiline": True, "maxLength": note_max}]
@@ -170,41 +185,71 @@ def step_card(case: Case, step: Step, *, note_max: int, allowance: Allowance | N
     return text, _card(body + inputs, fallback=text, actions=actions)
 
 
-def _compensate(value: dict, allowance: Allowance | None,
-                catalogue: Sequence[str]) -> tuple[list[dict], list[dict]]:
-    """Pick a kind and an amount: checked in the card (required, at most what may be given), and again by the bot."""
-    if allowance is None or not catalogue:
+def _compensate(value: dict, allowance: Allowance | None, catalogue, *,
+                case: Case | None = None) -> tuple[list[dict], list[dict]]:
+    """Pick a catalogue item and an amount (blank: the item's own value; a % off: the bill), checked in the card
+    and again by the bot; over the allowance, say why and ask a manager (so the card sets no maximum)."""
+    items = as_items(catalogue)
+    if allowance is None or not items:
         raise ValueError("the compensate step needs the owner's allowance and the catalogue")
     body = [_words(allowance.describe(), weight="Bolder"),
             _words("No approval needed inside your limit.", subtle=True, spacing="Small")]
+    if case is not None and case.top_up is not None:
+        body.append(_typed(top_up_status(case, allowance.currency), chars=300, wire=2000, subtle=True))
+    # Items with their own value, within what may be given: one tap gives it (a card can't prefill an input
+    # from the item picked, so these stand in for it).
+    quick = [item for item in items if item.default_amount is not None and item.default_amount <= allowance.most]
+    if quick:
+        body.append({"type": "ActionSet", "actions": [
+            execute(item.label(allowance.currency), Action.GIVE,
+                    {**value, Field.KIND.value: item.name, Field.AMOUNT.value: str(item.default_amount)}, inputs=False)
+            for item in quick[:QUICK_GIVE_MAX]]})
+    defaults = any(item.default_amount is not None for item in items)
+    hint = ("Leave the value blank to give the item's own value. " if defaults else "") + (
+        "For a % off, type the bill." if any(item.percent is not None for item in items) else "")
+    body += [
+        {"type": "Input.ChoiceSet", "id": Field.KIND.value, "label": "What", "style": "compact",
+         "isRequired": True, "errorMessage": "Pick what you are giving.",
+         "choices": [{"title": item.label(allowance.currency), "value": item.name} for item in items],
+         "value": items[0].name},
+        {"type": "Input.Number", "id": Field.AMOUNT.value, "label": f"Value ({allowance.currency})",
+         "placeholder": "e.g. 12.50", "min": 1 / 10 ** decimals(allowance.currency), "isRequired": not defaults,
+         "errorMessage": f"Type an amount up to {allowance.money(allowance.most)}."},
+        *([_words(hint.strip(), subtle=True, spacing="Small")] if hint else []),
+        {"type": "Input.Text", "id": Field.REASON.value, "label": "Over your limit? Say why, and ask a manager",
+         "isMultiline": True, "maxLength": TOP_UP_REASON_MAX, "placeholder": "their anniversary dinner was ruined"},
+    ]
     actions = []
-    if allowance.most > 0:  # with nothing left to give, only "Nothing needed" makes sense
-        body += [
-            {"type": "Input.ChoiceSet", "id": Field.KIND.value, "label": "What", "style": "compact",
-             "isRequired": True, "errorMessage": "Pick what you are giving.",
-             "choices": [{"title": kind, "value": kind} for kind in catalogue], "value": catalogue[0]},
-            {"type": "Input.Number", "id": Field.AMOUNT.value, "label": f"Value ({allowance.currency})",
-             "placeholder": "e.g. 12.50", "min": 1 / 10 ** decimals(allowance.currency),
-             "max": float(allowance.most), "isRequired": True,
-             "errorMessage": f"Type an amount up to {allowance.money(allowance.most)}."},
-        ]
+    if allowance.most > 0:  # with nothing left to give, only asking or "Nothing needed" makes sense
         actions.append(execute("Give", Action.GIVE, value, positive=True))
+    actions.append(execute("Ask a manager", Action.TOP_UP_ASK, value))
     actions.append(execute("Nothing needed", Action.NOTHING_NEEDED, value, inputs=False))
     return body, actions
 
 
-def _follow_up(value: dict, today: date | None) -> tuple[list[dict], list[dict]]:
+def _follow_up(value: dict, today: date | None, causes: Sequence[str] = ()) -> tuple[list[dict], list[dict]]:
+    """Closing: what caused it and what will change (sent with every button), then when to follow up."""
     if today is None:
         raise ValueError("the follow-up step needs today's date")
-    body = [{"type": "Input.Date", "id": Field.DATE.value, "label": "Or pick a date",
-             "value": default_follow_up(today).isoformat(), "min": today.isoformat(),
-             "max": (today + timedelta(days=FOLLOW_UP_DAYS_MAX)).isoformat(), "isRequired": True,
-             "errorMessage": "Pick today or a later date, within a year."}]
+    body = []
+    if causes:
+        body += [
+            {"type": "Input.ChoiceSet", "id": Field.ROOT_CAUSE.value, "label": "What caused it?", "style": "compact",
+             "isRequired": True, "errorMessage": "Pick what caused it first.", "placeholder": "Pick one",
+             "choices": [{"title": cause, "value": cause} for cause in causes]},
+            {"type": "Input.Text", "id": Field.CHANGE_NOTE.value, "label": "What we'll change (optional)",
+             "maxLength": CHANGE_NOTE_MAX, "placeholder": "e.g. check soup temperature"},
+        ]
+    body.append({"type": "Input.Date", "id": Field.DATE.value, "label": "Or pick a date",
+                 "value": default_follow_up(today).isoformat(), "min": today.isoformat(),
+                 "max": (today + timedelta(days=FOLLOW_UP_DAYS_MAX)).isoformat(), "isRequired": True,
+                 "errorMessage": "Pick today or a later date, within a year."})
+    ask = bool(causes)  # the cause goes with every button, so each one validates the inputs
     actions = [
-        execute("Tomorrow", Action.FOLLOW_UP_TOMORROW, value, inputs=False, positive=True),
-        execute("In a week", Action.FOLLOW_UP_NEXT_WEEK, value, inputs=False),
+        execute("Tomorrow", Action.FOLLOW_UP_TOMORROW, value, inputs=ask, positive=True),
+        execute("In a week", Action.FOLLOW_UP_NEXT_WEEK, value, inputs=ask),
         execute("On that date", Action.FOLLOW_UP_PICK, value),
-        execute("No follow-up", Action.NO_FOLLOW_UP, value, inputs=False),
+        execute("No follow-up", Action.NO_FOLLOW_UP, value, inputs=ask),
     ]
     return body, actions
 
@@ -219,7 +264,10 @@ def _done_step(case: Case, step: Step, title: str) -> tuple[str, dict]:
     if step == Step.COMPENSATE:
         body.append(_facts(("Given", given(case))))
     elif step == Step.FOLLOW_UP:
-        body.append(_facts(("Follow-up", day(case.follow_up_on) if case.follow_up_on else "no follow-up")))
+        body.append(_facts(("Follow-up", day(case.follow_up_on) if case.follow_up_on else "no follow-up"),
+                           *([("Cause", case.root_cause)] if case.root_cause else [])))
+        if case.change_note:
+            body.append(_typed(case.change_note, label="We'll change: ", chars=CHANGE_NOTE_MAX, wire=3000))
     note = case.note(step)
     if note:
         body.append(_typed(note, chars=2000, wire=12000, subtle=True))
@@ -244,8 +292,9 @@ def closing_card(case: Case, *, channel_name: str | None, summary_failed: bool =
     return text, _card(body, fallback=text)
 
 
-def summary(case: Case) -> tuple[str, dict]:
-    """The closing post for managers: who, customer, what happened, said and done, given, how fast, follow-up."""
+def summary(case: Case, *, recognised: Sequence[str] = ()) -> tuple[str, dict]:
+    """The closing post for managers: who, customer, what happened, said and done, given, how fast, follow-up,
+    why it happened; and *Recognise* for managers (`recognised`: the names of those who did)."""
     took = duration(case.time_to_recover.total_seconds()) if case.is_closed else "—"
     follow = day(case.follow_up_on) if case.follow_up_on else "none"
     body = [
@@ -258,8 +307,32 @@ def summary(case: Case) -> tuple[str, dict]:
     for label, step in (("Said: ", Step.APOLOGISE), ("Learned: ", Step.EMPATHISE), ("Done: ", Step.FIX)):
         if case.note(step):
             body.append(_typed(case.note(step), label=label, chars=900, wire=3000))
+    if case.root_cause:
+        body.append(_facts(("Cause", case.root_cause)))
+    if case.change_note:  # budgets: the whole summary stays under ACTIVITY_MAX with the worst text
+        body.append(_typed(case.change_note, label="We'll change: ", chars=CHANGE_NOTE_MAX, wire=1500))
+    if recognised:
+        body.append(_typed(", ".join(recognised[:20]), label="🌟 Recognised by ", chars=600, wire=1200))
+    elif case.recognised_by:
+        body.append(_words(f"🌟 Recognised by {len(case.recognised_by)} manager(s)", subtle=True))
+    actions = ([execute("Recognise", Action.RECOGNISE, {"value": button_value(case.id)}, inputs=False)]
+               if case.is_closed else [])
     text = _notify(f"Recovered {case.id}: {fit(case.what_happened, chars=80, wire=480)} · given {given(case)} · {took}")
-    return text, _card(body, fallback=text)
+    return text, _card(body, fallback=text, actions=actions)
+
+
+def repeat_card(case: Case, sentence: str) -> tuple[str, dict]:
+    """Under a new case's card: the guest's earlier recoveries (bot/learning.repeat_sentence)."""
+    text = _notify(f"{case.id} · {sentence}")
+    return text, _card([_words(f"🔁 {sentence}", weight="Bolder")], fallback=text)
+
+
+def recognised_note(case: Case, *, by: str) -> tuple[str, dict]:
+    """The owner's 1:1 message when a manager recognises their recovery."""
+    text = _notify(f"{by} recognised your recovery {case.id}")
+    return text, _card([_words(f"🌟 {case.id}", weight="Bolder"),
+                        _typed(f"{by} recognised your recovery of “{fit(case.what_happened, chars=80, wire=480)}”. "
+                               "Thank you!", chars=400, wire=3000)], fallback=text)
 
 
 # --- answers to commands ---------------------------------------------------------------------
@@ -342,3 +415,141 @@ def welcome(*, in_channel: bool) -> tuple[str, dict]:
         body.append(_words("Admins: send @Amends recover admin channel here in the channel where summaries "
                            "should go.", subtle=True))
     return "Hi, I'm Amends.", _card(body, fallback="Hi, I'm Amends.")
+
+
+# --- "Recover from this" (the message extension's dialog) ------------------------------------
+
+def from_message_form(*, what: str, source: str, what_max: int, customer_max: int,
+                      problem: str = "") -> dict:
+    """The dialog a message's "Recover from this" opens: what happened, prefilled with the message, and for whom.
+    A dialog's buttons are Action.Submit (Teams sends them as composeExtension/submitAction); `source` rides in
+    its data. `problem` is why the last try was refused, shown above the form with what was typed kept."""
+    body = [_words("New recovery from a message", weight="Bolder", size="Medium")]
+    if problem:
+        body.append(_typed(problem, chars=500, wire=3000))
+    body += [
+        {"type": "Input.Text", "id": Field.WHAT.value, "label": "What happened?", "isMultiline": True,
+         "maxLength": what_max, "value": fit(what, chars=what_max, wire=12000), "isRequired": True,
+         "errorMessage": "Say what happened, e.g. cold soup, waited 40 min."},
+        {"type": "Input.Text", "id": Field.CUSTOMER.value, "label": "Customer or table (optional)",
+         "maxLength": customer_max, "placeholder": "table 4, room 212, order #5531"},
+    ]
+    if source:
+        body.append(_words("The case will link back to the message.", subtle=True))
+    return _card(body, fallback="New recovery from a message",
+                 actions=[{"type": "Action.Submit", "title": "Open case", "style": "positive",
+                           "data": {"source": source} if source else {}}])
+
+
+# --- follow-up reminders and idle nudges (bot/followups.py) -------------------------------------
+
+def _follow_up_with(case: Case) -> str:
+    """Whom to follow up with: the customer when one was named, else what happened."""
+    return case.customer or case.what_happened
+
+
+def reminder_card(case: Case, *, due) -> tuple[str, dict]:
+    """The owner's proactive message on the follow-up day, with how it went as three buttons."""
+    from bot.followups import reminder_value  # what the buttons carry, read back by the same module
+    data = {"value": reminder_value(case.id, due)}
+    body = [
+        _words(f"⏰ Follow up ({case.id})", weight="Bolder", size="Medium"),
+        _typed(_follow_up_with(case), label="Follow up with ", chars=300, wire=1500),
+        _typed(case.what_happened, label="What happened: ", chars=500, wire=3000, subtle=True),
+        _facts(("Given", given(case))),
+    ]
+    actions = [
+        execute("Done — they're happy", Action.REMINDER_DONE, data, inputs=False, positive=True),
+        execute("Still unhappy — reopen", Action.REMINDER_REOPEN, data, inputs=False),
+        execute("Snooze a day", Action.REMINDER_SNOOZE, data, inputs=False),
+    ]
+    text = _notify(f"Follow up with {fit(_follow_up_with(case), chars=120, wire=720)} ({case.id})")
+    return text, _card(body, fallback=text, actions=actions)
+
+
+def reminder_answered(case: Case, answer: str) -> tuple[str, dict]:
+    """The reminder once answered, without its buttons: `answer` says what happened."""
+    body = [_words(f"Follow up ({case.id})", weight="Bolder", size="Medium"),
+            _typed(_follow_up_with(case), label="Follow up with ", chars=300, wire=1500),
+            _words(answer)]
+    text = _notify(f"{case.id}: {answer}")
+    return text, _card(body, fallback=text)
+
+
+def nudge_card(case: Case, *, now) -> tuple[str, dict]:
+    """"R-1042 has been open 15 min — next: fix", to the owner, once."""
+    step = STEP_NAMES[case.current_step].lower() if case.current_step else "close it"
+    line = f"{case.id} has been open {duration((now - case.opened_at).total_seconds())} — next: {step}"
+    body = [_words(f"⏳ {line}", weight="Bolder"),
+            _typed(case.what_happened, label="What happened: ", chars=500, wire=3000, subtle=True)]
+    return _notify(line), _card(body, fallback=_notify(line))
+
+
+def reopened_card(case: Case) -> tuple[str, dict]:
+    """Told in the case's conversation: the follow-up found the customer still unhappy."""
+    body = [_words(f"↩️ {case.id} is reopened", weight="Bolder"),
+            _typed(case.owner_name, label="Followed up by ", chars=100, wire=600),
+            _words("The customer is still unhappy. The fix step is back below the case card.")]
+    text = _notify(f"{case.id} is reopened: the customer is still unhappy.")
+    return text, _card(body, fallback=text)
+
+
+def case_age(case: Case, *, now) -> str:
+    """"open 25 min": how long an open case has been open, as the card is drawn ("" once closed)."""
+    return "" if case.is_closed else f"open {duration((now - case.opened_at).total_seconds())}"
+
+
+# --- the compensation catalogue and top-ups (bot/catalogue.py, bot/topups.py) ----------------
+
+def catalogue_card(items, *, currency: str) -> tuple[str, dict]:
+    """`recover admin catalogue`: what people can pick when they give, in order."""
+    body = [_words("Compensation catalogue", weight="Bolder", size="Medium")]
+    body += [_typed(item.label(currency), chars=120, wire=800) for item in as_items(items)]
+    body.append(_words("Add: recover admin catalogue add Free dessert 8 (or add 20% off the bill 20%; quote a name "
+                       "that ends in a number). Remove: recover admin catalogue remove Free dessert.",
+                       subtle=True, spacing="Medium"))
+    return "Compensation catalogue", _card(body, fallback="Compensation catalogue")
+
+
+def top_up_request(case: Case, *, kind: str, currency: str) -> tuple[str, dict]:
+    """The request managers see in the recovery channel: Approve / Deny while it waits, the decision after."""
+    top_up = case.top_up
+    money = format_money(top_up.amount, currency)
+    body = [
+        _words(f"💬 Top-up request on {case.id}: {money}", weight="Bolder", size="Medium"),
+        _typed(case.owner_name, label="Who: ", chars=100, wire=600),
+        _typed(kind, label="What: ", chars=100, wire=600),
+        _typed(case.what_happened, label="What happened: ", chars=300, wire=2000),
+        _typed(top_up.reason, label="Why: ", chars=600, wire=4000),
+    ]
+    actions = []
+    value = {"value": button_value(case.id, Step.COMPENSATE)}
+    if top_up.status == "pending":
+        body.append(_words("Managers only. A one-off raise for this case; the role's limits don't change.",
+                           subtle=True))
+        actions = [execute(f"Approve {money}", Action.TOP_UP_APPROVE, value, inputs=False, positive=True),
+                   execute("Deny", Action.TOP_UP_DENY, value, inputs=False)]
+    else:
+        mark = "✅" if top_up.status == "approved" else "✋"
+        body.append(_typed(top_up.decided_by_name or top_up.decided_by,
+                           label=f"{mark} {top_up.status.capitalize()} by ", chars=100, wire=600))
+    text = _notify(top_up_status(case, currency))
+    return text, _card(body, fallback=text, actions=actions)
+
+
+def top_up_note(case: Case, *, currency: str, allowance: Allowance | None = None) -> tuple[str, dict]:
+    """What the case's owner reads in their thread: asked, approved, or denied (and what they can do now)."""
+    top_up = case.top_up
+    money = format_money(top_up.amount, currency)
+    if top_up.status == "pending":
+        body = [_words(f"⏳ You asked a manager for {money} on {case.id}. Their answer will be here; you can still "
+                       "give within your limit.")]
+    elif top_up.status == "approved":
+        body = [_typed(top_up.decided_by_name, label="✅ Approved by ", chars=100, wire=600),
+                _words(f"{money} is recorded as given on {case.id}.")]
+    else:
+        body = [_typed(top_up.decided_by_name, label="✋ Not approved by ", chars=100, wire=600),
+                _words(f"{money} on {case.id} was not approved. Give within your allowance, or choose “Nothing "
+                       "needed”, on the compensate card." + (f" ({allowance.describe()}.)" if allowance else ""))]
+    text = _notify(top_up_status(case, currency))
+    return text, _card(body, fallback=text)

@@ -53,3 +53,14 @@ def progress(case: Case) -> str:
         mark = "✅" if step in case.done else ("▶️" if step == case.current_step else "◻️")
         marks.append(f"{mark} {STEP_NAMES[step]}")
     return "   ".join(marks)
+
+
+def top_up_status(case: Case, currency: str) -> str:
+    """Where a top-up request stands: "Amy asks for $40 on R-1001 · approved by Ben"."""
+    top_up = case.top_up
+    if top_up is None:
+        return ""
+    line = f"{case.owner_name} asks for {format_money(top_up.amount, currency)} on {case.id}"
+    if top_up.status == "pending":
+        return line + " · waiting for a manager"
+    return line + f" · {top_up.status} by {top_up.decided_by_name or top_up.decided_by}"

@@ -37,8 +37,9 @@ def _refused(status: int, reason: str) -> web.Response:
 
 
 async def receive(request: web.Request, *, secret: str, threshold: int, recovery: Recovery, slack,
-                  admins: frozenset[str], now=time.time) -> web.Response:
-    """Check, read and act on one survey result; `slack` (or None) posts the case card."""
+                  admins: frozenset[str], now=time.time, teams=None) -> web.Response:
+    """Check, read and act on one survey result; `slack` (or None) posts the case card in a Slack channel,
+    `teams` (None, or a callable giving the Teams glue, loaded on first use) in a Teams one."""
     if not secret:
         return _refused(503, "CSAT is off: set AMENDS_CSAT_SECRET (see README)")
     body = await request.read()
@@ -60,8 +61,28 @@ async def receive(request: web.Request, *, secret: str, threshold: int, recovery
         return web.json_response({"opened": False, "reason": f"a score above {threshold} opens no case"})
     if not new:
         return web.json_response({"case": case.id, "duplicate": True})
-    posted = await _post(case, place, slack=slack, recovery=recovery, admins=admins)
+    if on_teams(place):
+        posted = await _post_in_teams(case, place, teams=teams)
+    else:
+        posted = await _post(case, place, slack=slack, recovery=recovery, admins=admins)
     return web.json_response({"case": case.id, "posted": posted}, status=201)
+
+
+def on_teams(place: csat.Place) -> bool:
+    """A location mapped in Teams: Teams channel ids always hold a ":" (see handlers/after_close.py), Slack's never."""
+    return ":" in place.channel
+
+
+async def _post_in_teams(case: Case, place: csat.Place, *, teams) -> bool:
+    if teams is None:
+        log.warning("CSAT case %s: %s is a Teams channel, but Teams is not set up here", case.id, place.channel)
+        return False
+    from handlers.teams.csat import post_case  # botbuilder is loaded only when a Teams location needs it
+    try:
+        return await post_case(teams().bot.publisher, case, place)
+    except Exception:  # the case is recorded; say so in the log rather than failing the sender's request
+        log.exception("CSAT case %s is recorded but its card was not posted in %s", case.id, place.channel)
+        return False
 
 
 async def _post(case: Case, place: csat.Place, *, slack, recovery: Recovery, admins: frozenset[str]) -> bool:

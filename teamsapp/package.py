@@ -32,6 +32,8 @@ def manifest_for(bot_id: str) -> dict:
     manifest = copy.deepcopy(json.loads((ROOT / "manifest.json").read_text()))
     for bot in manifest["bots"]:
         bot["botId"] = bot_id
+    for extension in manifest.get("composeExtensions", []):  # "Recover from this" is the same bot
+        extension["botId"] = bot_id
     return manifest
 
 

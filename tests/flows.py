@@ -67,3 +67,10 @@ async def give(slack: SlackDriver, fake: FakeSlack, compensate_message: Call, am
     if kind:
         values["kind"] = {"selected_option": {"text": {"type": "plain_text", "text": kind}, "value": kind}}
     return await slack.submit(view, values, **who)
+
+
+async def close(slack: SlackDriver, fake: FakeSlack, follow_up_message: Call, action: str = "no_follow_up", *,
+                cause: str = "other", change: str = "", **who) -> tuple[int, str]:
+    """Tap a follow-up button with a root cause picked and, optionally, what will change (closing asks for
+    them: bot/learning.py). A plain slack.click on a follow-up button picks the first cause by itself."""
+    return await slack.click(follow_up_message, action, values={"root_cause": cause, "change_note": change}, **who)

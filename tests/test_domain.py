@@ -533,12 +533,12 @@ def test_help_lists_every_command_the_parser_routes():
 def _example_args(spec) -> list[str] | None:
     """Arguments that spec's builder accepts, found by trying 0..3 placeholders."""
     for count in range(4):
-        args = ["x" + str(i) for i in range(count)]
-        try:
-            spec.build(args)
-        except ValueError:
-            continue
-        return args
+        for args in (["x" + str(i) for i in range(count)], ["x" + str(i) for i in range(count - 1)] + ["on"]):
+            try:  # the second: a switch such as `admin manager <role> on|off`
+                spec.build(args)
+            except ValueError:
+                continue
+            return args
     return None
 
 

@@ -18,12 +18,16 @@ SCOPES = {
     "conversations_open": {"im:write"},
     "users_info": {"users:read"},
     "views_open": set(),
+    "views_publish": set(),  # the App Home tab
+    "views_update": set(),  # the give form, redrawn with the catalogue item picked
     "auth_test": set(),
     # doctor: is the bot in the recovery channel (public or private)?
     "conversations_info": {"channels:read", "groups:read"},
     "conversations_members": {"channels:read", "groups:read"},
     # outbox: did a send in doubt already post? (its recovery channel, public or private)
     "conversations_history": {"channels:history", "groups:history"},
+    # the digest's chart (recovery channel) and exports (the admin's DM): files.uploadV2's three steps
+    "files_upload_v2": {"files:write"},
     "oauth_v2_access": set(),  # the app's id and secret
     "apps_connections_open": set(),  # the app-level token's connections:write
 }
@@ -76,10 +80,16 @@ def test_the_slack_manifests_differ_only_in_how_slack_reaches_the_bot():
     http, oauth, socket = (load(ROOT / name) for name in SLACK_MANIFESTS)
     assert oauth["oauth_config"]["redirect_urls"] == ["https://amends.example.com/slack/oauth_redirect"]
     assert oauth["settings"]["event_subscriptions"] == {"request_url": "https://amends.example.com/slack/events",
-                                                        "bot_events": ["app_uninstalled", "tokens_revoked"]}
+                                                        "bot_events": ["app_home_opened", "app_uninstalled",
+                                                                       "tokens_revoked"]}
+    assert http["settings"]["event_subscriptions"] == {"request_url": "https://amends.example.com/slack/events",
+                                                       "bot_events": ["app_home_opened"]}
+    assert socket["settings"]["event_subscriptions"] == {"bot_events": ["app_home_opened"]}
+    assert http["features"]["app_home"]["home_tab_enabled"] is True  # the Home tab (handlers/slack/home.py)
     for other in (oauth, socket):
         assert other["display_information"] == http["display_information"]
         assert other["oauth_config"]["scopes"] == http["oauth_config"]["scopes"]
+        assert other["features"]["app_home"] == http["features"]["app_home"]
         assert [{k: v for k, v in c.items() if k != "url"} for c in other["features"]["slash_commands"]] == \
                [{k: v for k, v in c.items() if k != "url"} for c in http["features"]["slash_commands"]]
 
@@ -177,7 +187,7 @@ def test_the_listener_check_catches_an_undeclared_listener_and_a_stale_declarati
     bolt.event("app_mention")(listener)
     bolt.shortcut("quick_recover")(listener)
     manifest = load(ROOT / "slack-manifest.json")
-    manifest["settings"]["event_subscriptions"] = {"bot_events": ["tokens_revoked"]}
+    manifest["settings"]["event_subscriptions"] = {"bot_events": ["app_home_opened", "tokens_revoked"]}
     assert undeclared(bolt, manifest) == [
         "listener command '/refund' is not declared in the manifest",
         "listener event 'app_mention' is not declared in the manifest",
@@ -229,7 +239,9 @@ def test_the_teams_package_holds_a_valid_manifest_naming_the_bot_and_both_icons(
     schema = load(SCHEMAS / "teams-manifest.schema.v1.19.json")
     assert [e.message for e in Draft7Validator(schema).iter_errors(manifest)] == []
     assert [bot["botId"] for bot in manifest["bots"]] == [BOT_APP_ID]
-    assert {**manifest, "bots": []} == {**load(ROOT / "manifest.json"), "bots": []}  # only the bot id was filled in
+    assert [extension["botId"] for extension in manifest["composeExtensions"]] == [BOT_APP_ID]
+    blank = {"bots": [], "composeExtensions": []}
+    assert {**manifest, **blank} == {**load(ROOT / "manifest.json"), **blank}  # only the bot id was filled in
     assert (color.format, color.size) == ("PNG", (192, 192))
     assert all(alpha == 255 for *_, alpha in color.convert("RGBA").get_flattened_data())  # full colour, no transparency
     assert (outline.format, outline.size, outline.mode) == ("PNG", (32, 32), "RGBA")

@@ -10,6 +10,7 @@ from aiohttp import web
 
 import handlers.slack.publish as publish
 from bot.checklist import Step
+from bot.followups import NUDGE, REMINDER
 from bot.outbox import Backoff, Outbox, Retry, owed
 from bot.store import open_store
 from bot.store.tiny import TinyStore
@@ -202,10 +203,11 @@ async def to_follow_up(driver, fake, people):
 
 
 async def owes_nothing(outbox) -> None:
-    """Return once the outbox owes nothing (it may still be retrying: wait round by round)."""
+    """Return once the outbox owes nothing (it may still be retrying: wait round by round) but what is
+    scheduled for later: follow-up reminders and idle nudges (bot/followups.py)."""
     while True:
         seen = outbox.rounds
-        if not await outbox.store.owed_outbox():
+        if not [m for m in await outbox.store.owed_outbox() if m.kind not in (REMINDER, NUDGE, "retention", "digest")]:
             return
         await outbox.after_round(seen)
 

@@ -22,6 +22,10 @@ from bot.recovery import Recovery
 from bot.settings import Settings
 from handlers.slack.checklist import ChecklistHandlers
 from handlers.slack.commands import RecoverCommand
+from handlers.slack.followups import ReminderButtons
+from handlers.slack.topups import TopUpHandlers
+from handlers.slack.learning import LearningHandlers
+from handlers.slack.home import SlackHome
 from handlers.slack.publish import SlackPublisher
 from handlers.slack.background import Background, report
 
@@ -107,5 +111,10 @@ def build_slack_app(*, settings: Settings, recovery: Recovery, session: ClientSe
         return BoltResponse(status=200, body="")
 
     RecoverCommand(recovery=recovery, publisher=publisher, admins=settings.admins, background=background).register(app)
-    ChecklistHandlers(recovery=recovery, publisher=publisher, background=background).register(app)
+    topups = TopUpHandlers(recovery=recovery, publisher=publisher, background=background, admins=settings.admins)
+    topups.register(app)
+    ChecklistHandlers(recovery=recovery, publisher=publisher, background=background, topups=topups).register(app)
+    LearningHandlers(recovery=recovery, admins=settings.admins, background=background).register(app)
+    SlackHome(recovery=recovery, admins=settings.admins, background=background).register(app)
+    ReminderButtons(recovery=recovery, publisher=publisher, background=background).register(app)
     return SlackApp(bolt=app, background=background, install_throttle=oauth.Throttle() if many else None)

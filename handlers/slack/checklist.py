@@ -12,14 +12,17 @@ for a form whose ack recorded something (a second submit of the same form record
 """
 
 import json
+import logging
 from datetime import date, timedelta
 from functools import partial
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.checklist import Step
-from bot.errors import Refusal, StepNotOpen
+from bot.errors import OverAllowance, Refusal, StepNotOpen
+from bot.learning import PICK_A_CAUSE, root_causes
 from bot.recovery import NOTE_MAX, Recovery
 from cards import slack as cards
 from cards.ids import Action, Field, Form, read_button_value
@@ -28,18 +31,29 @@ from handlers.slack.background import Background
 from handlers.slack.publish import SlackPublisher, display_name
 from handlers.slack.replies import tell, user_of
 
+log = logging.getLogger(__name__)
+
+
 def _workspace(body: dict, context) -> str:
     return context.team_id or (body.get("team") or {}).get("id", "")
 
 
 def _value(view: dict, field: Field) -> str:
     """The typed (or picked) value of one input block of a submitted form."""
-    state = view["state"]["values"].get(field.value, {}).get(field.value, {})
+    block = view["state"]["values"].get(field.value, {})
+    state = block.get(field.value) or next(iter(block.values()), {})  # an input redrawn under a new action id
     if "selected_option" in state:
         return (state["selected_option"] or {}).get("value", "")
     if "selected_date" in state:
         return state["selected_date"] or ""
     return state.get("value") or ""
+
+
+def _closing(body: dict) -> tuple[str, str]:
+    """The root cause picked and "what we'll change" typed in the follow-up step's message (Slack sends a
+    message's input values with each of its buttons)."""
+    state = {"state": body.get("state") or {"values": {}}}
+    return _value(state, Field.ROOT_CAUSE), _value(state, Field.CHANGE_NOTE)
 
 
 def _form_case(view: dict) -> tuple[str, Step | None]:
@@ -52,10 +66,11 @@ def _form_case(view: dict) -> tuple[str, Step | None]:
 
 
 class ChecklistHandlers:
-    def __init__(self, *, recovery: Recovery, publisher: SlackPublisher, background: Background):
+    def __init__(self, *, recovery: Recovery, publisher: SlackPublisher, background: Background, topups=None):
         self.recovery = recovery
         self.background = background
         self.publisher = publisher
+        self.topups = topups  # handlers.slack.topups.TopUpHandlers: over the allowance, ask a manager
 
     def register(self, app: AsyncApp) -> None:
         buttons = {
@@ -69,6 +84,7 @@ class ChecklistHandlers:
             Action.FOLLOW_UP_PICK: self.on_follow_up_pick,
         }
         app.action(Action.TAKE.value)(self.background.acked(self.on_take))
+        app.action(Field.KIND.value)(self.background.acked(self.on_pick_kind))  # in the give form
         for action, work in buttons.items():
             app.action(action.value)(self.background.acked(self._button(work)))
         forms = {
@@ -138,7 +154,23 @@ class ChecklistHandlers:
                                                  step=Step.COMPENSATE)
         allowance = await self.recovery.allowance(workspace=workspace, person=actor)
         await client.views_open(trigger_id=body["trigger_id"], view=cards.give_form(
-            case, allowance=allowance, catalogue=self.recovery.catalogue))
+            case, allowance=allowance, catalogue=await self.recovery.kinds(workspace=workspace)))
+
+    async def on_pick_kind(self, *, body, client: AsyncWebClient, respond, context) -> None:
+        """A catalogue item picked in the give form: redraw it with that item's value prefilled (a % off asks
+        for the bill). Cosmetic: if it can't be redrawn, the form still records what is submitted."""
+        view = body.get("view") or {}
+        case_id, _ = _form_case(view)
+        workspace, actor = _workspace(body, context), user_of(body)
+        picked = (body["actions"][0].get("selected_option") or {}).get("value", "")
+        try:
+            case = await self.recovery.check_can_act(workspace=workspace, case_id=case_id, actor=actor,
+                                                     step=Step.COMPENSATE)
+            allowance = await self.recovery.allowance(workspace=workspace, person=actor)
+            await client.views_update(view_id=view["id"], hash=view.get("hash"), view=cards.give_form(
+                case, allowance=allowance, catalogue=await self.recovery.kinds(workspace=workspace), chosen=picked))
+        except (Refusal, SlackApiError) as why:  # the submit says any refusal; a stale hash means they typed on
+            log.info("give form of %s not redrawn: %s", case_id, why)
 
     async def on_nothing_needed(self, *, workspace, case_id, step, actor, action, body, client: AsyncWebClient):
         case = await self.recovery.nothing_needed(workspace=workspace, case_id=case_id, actor=actor)
@@ -147,14 +179,32 @@ class ChecklistHandlers:
     async def on_follow_up_in(self, *, workspace, case_id, step, actor, action, body, client: AsyncWebClient):
         days = {Action.FOLLOW_UP_TOMORROW.value: 1, Action.FOLLOW_UP_NEXT_WEEK.value: 7}.get(action["action_id"])
         on = None if days is None else self.recovery.today() + timedelta(days=days)
-        case = await self.recovery.follow_up(workspace=workspace, case_id=case_id, actor=actor, on=on)
+        cause, change = _closing(body)  # the step message's inputs, sent with the button
+        if not cause:
+            await self._ask_cause(workspace=workspace, case_id=case_id, actor=actor, body=body, client=client)
+        case = await self.recovery.follow_up(workspace=workspace, case_id=case_id, actor=actor, on=on,
+                                             root_cause=cause, change_note=change)
         await self.publisher.advance(client, case, done=Step.FOLLOW_UP)
+
+    async def _ask_cause(self, *, workspace, case_id, actor, body, client: AsyncWebClient) -> None:
+        """No cause picked: refused (whose case and which step are said first). A step message posted before
+        closing asked for a cause has no input for it: it is redrawn with one."""
+        case = await self.recovery.check_can_act(workspace=workspace, case_id=case_id, actor=actor,
+                                                 step=Step.FOLLOW_UP)
+        ref = case.step_posts.get(Step.FOLLOW_UP)
+        if Field.ROOT_CAUSE.value not in ((body.get("state") or {}).get("values") or {}) and ref is not None:
+            text, blocks = cards.step_message(case, Step.FOLLOW_UP, causes=await root_causes(
+                self.recovery.store, workspace=workspace))
+            await self.publisher._tidy(client.chat_update(channel=ref.channel, ts=ref.id, text=text, blocks=blocks))
+        raise Refusal(PICK_A_CAUSE)
 
     async def on_follow_up_pick(self, *, workspace, case_id, step, actor, action, body, client: AsyncWebClient):
         case = await self.recovery.check_can_act(workspace=workspace, case_id=case_id, actor=actor,
                                                  step=Step.FOLLOW_UP)
+        cause, change = _closing(body)  # carried into the form, where they can still change
         await client.views_open(trigger_id=body["trigger_id"], view=cards.follow_up_form(
-            case, initial=cards.default_follow_up(self.recovery.today())))
+            case, initial=cards.default_follow_up(self.recovery.today()),
+            causes=await root_causes(self.recovery.store, workspace=workspace), cause=cause, change=change))
 
     # --- forms: record in the ack ------------------------------------------------------------
     async def record_new_case(self, *, ack, body, view, client: AsyncWebClient, context) -> dict | None:
@@ -189,9 +239,25 @@ class ChecklistHandlers:
 
     async def record_gift(self, *, ack, body, view, client, context) -> dict | None:
         case_id, _ = _form_case(view)
+        given = dict(workspace=_workspace(body, context), case_id=case_id, actor=body["user"]["id"],
+                     kind=_value(view, Field.KIND), amount_text=_value(view, Field.AMOUNT))
+        reason = _value(view, Field.REASON).strip()
         try:
-            await self.recovery.give(workspace=_workspace(body, context), case_id=case_id, actor=body["user"]["id"],
-                                     kind=_value(view, Field.KIND), amount_text=_value(view, Field.AMOUNT))
+            await self.recovery.give(**given)
+        except OverAllowance as refusal:  # over the allowance: with a reason, a manager is asked
+            if self.topups is None or not reason:
+                errors = {Field.AMOUNT.value: refusal.sentence}
+                if self.topups is not None:
+                    errors[Field.REASON.value] = await self.topups.offer(**given)
+                await ack(response_action="errors", errors=errors)
+                return None
+            try:
+                await self.topups.ask(**given, reason=reason)
+            except Refusal as refused:
+                await ack(response_action="errors", errors={Field.REASON.value: refused.sentence})
+                return None
+            await ack()
+            return {"case": case_id, "top_up": True}
         except Refusal as refusal:
             await ack(response_action="errors", errors={Field.AMOUNT.value: refusal.sentence})
             return None
@@ -205,11 +271,15 @@ class ChecklistHandlers:
         except ValueError:
             await ack(response_action="errors", errors={Field.DATE.value: "Pick a date."})
             return None
+        cause, change = _value(view, Field.ROOT_CAUSE), _value(view, Field.CHANGE_NOTE)
         try:
             await self.recovery.follow_up(workspace=_workspace(body, context), case_id=case_id,
-                                          actor=body["user"]["id"], on=picked)
+                                          actor=body["user"]["id"], on=picked, root_cause=cause, change_note=change)
         except Refusal as refusal:
-            await ack(response_action="errors", errors={Field.DATE.value: refusal.sentence})
+            # A refusal about the cause or the change shows under that input; anything else under the date.
+            field = (Field.ROOT_CAUSE if refusal.sentence == PICK_A_CAUSE or "causes" in refusal.sentence
+                     else Field.CHANGE_NOTE if "what we'll change" in refusal.sentence else Field.DATE)
+            await ack(response_action="errors", errors={field.value: refusal.sentence})
             return None
         await ack()
         return {"case": case_id, "step": Step.FOLLOW_UP.value}
@@ -226,4 +296,7 @@ class ChecklistHandlers:
 
     async def show_progress(self, *, recorded: dict, body, client: AsyncWebClient, respond, context) -> None:
         case = await self.recovery.case(workspace=_workspace(body, context), case_id=recorded["case"])
+        if recorded.get("top_up"):
+            await self.topups.show_request(client, case)
+            return
         await self.publisher.advance(client, case, done=Step(recorded["step"]))

@@ -7,7 +7,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import commands, csat
+from bot import catalogue, commands, csat, followups
+from bot import learning, retention
+from bot.home import managing_sentence
 from bot.errors import BadCommand, NotAdmin, Refusal
 from bot.recovery import CUSTOMER_MAX, WHAT_HAPPENED_MAX, Recovery
 from bot.roles import describe_role
@@ -77,6 +79,14 @@ class RecoverCommand:
                     await say(*cards.case_list(await self._links(client, workspace, user)))
                 case commands.Help():
                     await say(*cards.help_message(commands.help_text(prefix=COMMAND)))
+                case commands.ShowHome():
+                    await say("Your Amends Home is a tab: open Amends under Apps in the sidebar, then Home. "
+                              "It shows your open cases and what you can give (managers: the team's too).")
+                case commands.SendDigest() | commands.SetDigest() | commands.Export():
+                    await self._check_admin(client, user, workspace)
+                    from handlers.slack import digest  # the digest and export glue (matplotlib loads only to draw)
+                    await digest.admin(parsed, client=client, recovery=self.recovery, workspace=workspace, user=user,
+                                       say=say)
                 case _:
                     await self._check_admin(client, user, workspace)
                     await self._admin(parsed, client=client, workspace=workspace, say=say)
@@ -114,6 +124,24 @@ class RecoverCommand:
                 user = await self._resolve_user(client, person)
                 found = await self.recovery.assign_role(workspace=workspace, person=user["id"], role=role)
                 await say(f"{user.get('real_name') or user.get('name') or user['id']} is now {found.name}.")
+            case commands.ShowCatalogue():
+                await say(*cards.catalogue_message(await self.recovery.kinds(workspace=workspace),
+                                                   currency=self.recovery.currency))
+            case commands.AddCatalogueItem(name=name, value=value, emoji=emoji):
+                await say(await catalogue.add_typed(self.recovery, workspace=workspace, name=name, value=value,
+                                                    emoji=emoji))
+            case commands.RemoveCatalogueItem(name=name):
+                await say(await catalogue.remove_typed(self.recovery, workspace=workspace, name=name))
+            case commands.SetReminderHour(hour=hour):
+                await say(await followups.saying_reminder_hour(self.recovery.store, workspace=workspace, text=hour))
+            case commands.SetIdleMinutes(minutes=minutes):
+                await say(await followups.saying_idle_minutes(self.recovery.store, workspace=workspace, text=minutes))
+            case commands.SetManaging(role=role, managing=managing):
+                await say(await managing_sentence(self.recovery, workspace=workspace, role=role, managing=managing))
+            case commands.SetRootCauses(causes=causes):
+                await say(await learning.admin_causes(self.recovery.store, workspace=workspace, text=causes))
+            case commands.SetRetention(days=days):
+                await say(await retention.admin_retention(self.recovery, workspace=workspace, text=days))
             case commands.SetLocation(location=location, channel=channel):
                 channel_id = self._resolve_channel(channel)
                 name = await csat.set_location(self.recovery, workspace=workspace, name=location, channel=channel_id,

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # checks this against the Web API methods the code uses and against every manifest). channels:read and
 # groups:read are for `doctor`, which asks conversations.info whether the bot is in the recovery channel.
 BOT_SCOPES = ("commands", "chat:write", "im:write", "users:read", "channels:read", "groups:read",
-              "channels:history", "groups:history")
+              "channels:history", "groups:history", "files:write")  # files: the digest's chart, exports
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 NOT_INSTALLED = ("Amends isn't installed in this workspace (or was removed from it). Ask a workspace admin to "

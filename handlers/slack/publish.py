@@ -17,6 +17,7 @@ from bot.checklist import Step
 from bot.errors import Refusal
 from bot.outbox import OutboxMessage, Retry, closed_key, owed
 from bot.recovery import Recovery
+from bot.learning import root_causes
 from cards import slack as cards
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class SlackPublisher:
                                                    blocks=blocks, unfurl_links=False)
             moved = True
         card = MessageRef(channel=posted["channel"], id=posted["ts"])
+        from handlers.slack.learning import tell_repeat  # it imports this module
+        await tell_repeat(self.recovery, client, case, card)  # a returning guest: said in the thread (never raises)
         if not case.owner:  # nobody's yet (a low survey score): the checklist starts when someone takes it
             return await self.recovery.remember_post(workspace=case.workspace, case_id=case.id, card=card), moved
         try:
@@ -89,7 +92,8 @@ class SlackPublisher:
         allowance = None
         if step == Step.COMPENSATE:
             allowance = await self.recovery.allowance(workspace=case.workspace, person=case.owner)
-        text, blocks = cards.step_message(case, step, allowance=allowance)
+        causes = await root_causes(self.recovery.store, workspace=case.workspace) if step == Step.FOLLOW_UP else ()
+        text, blocks = cards.step_message(case, step, allowance=allowance, causes=causes)
         posted = await client.chat_postMessage(channel=case.card.channel, thread_ts=case.card.id, text=text,
                                                blocks=blocks, unfurl_links=False)
         return MessageRef(channel=posted["channel"], id=posted["ts"])
@@ -122,7 +126,7 @@ class SlackPublisher:
     async def refresh_card_strictly(self, client: AsyncWebClient, case: Case) -> None:
         """The card as the case is now; a failure is raised (the outbox retries it)."""
         if case.card is not None:
-            text, blocks = cards.case_card(case)
+            text, blocks = cards.case_card(case, now=self.recovery.clock.now())  # "open 25 min", as drawn
             await client.chat_update(channel=case.card.channel, ts=case.card.id, text=text, blocks=blocks)
 
     @staticmethod

@@ -16,8 +16,11 @@ from bot.settings import Settings
 from handlers.teams.adapter import TeamsAdapter, bot_framework_authentication
 from handlers.teams.bot import AmendsBot
 from handlers.teams.checklist import ChecklistHandlers
+from handlers.teams.learning import attach as attach_learning
+from handlers.teams.followups import attach as attach_follow_ups
 from handlers.teams.commands import RecoverCommand
 from handlers.teams.publish import TeamsPublisher
+from handlers.teams.topups import TopUpHandlers
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,9 @@ def build_teams(*, settings: Settings, recovery: Recovery,
                     command=RecoverCommand(recovery=recovery, admins=admins, publisher=publisher),
                     checklist=ChecklistHandlers(recovery=recovery, publisher=publisher))
     adapter.on_turn_error = bot.on_error
+    attach_follow_ups(recovery=recovery, publisher=publisher, checklist=bot.checklist)  # reminders and nudges
+    attach_learning(recovery=recovery, publisher=publisher, checklist=bot.checklist)  # Recognise on summaries
+    TopUpHandlers(recovery=recovery, publisher=publisher, admins=admins).register(bot.checklist)  # ask a manager
     return Teams(adapter=adapter, bot=bot)
 
 

@@ -18,7 +18,8 @@ from botbuilder.core import InvokeResponse, TurnContext
 
 from bot.cases import Case
 from bot.checklist import Step
-from bot.errors import Refusal, StepNotOpen
+from bot.errors import OverAllowance, Refusal, StepNotOpen
+from bot.learning import PICK_A_CAUSE
 from bot.recovery import Recovery
 from cards import teams as cards
 from cards.ids import Action, Field, Form, read_button_value
@@ -70,6 +71,12 @@ class ChecklistHandlers:
             Action.FOLLOW_UP_PICK: self._follow_up_pick,
         }
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+        # Verbs of other cards, each answered whole by its own glue (a reminder's: handlers/teams/followups.py).
+        self.answers: dict[str, Callable[[Tap], Awaitable[Outcome]]] = {}
+
+    def add_verbs(self, verbs: dict[str, Work]) -> None:
+        """More taps on a case's cards, handled the same way (one at a time per case): e.g. top-ups."""
+        self._verbs.update(verbs)
 
     # --- the two ways a tap arrives ----------------------------------------------------------
     async def on_execute(self, turn: TurnContext) -> InvokeResponse:
@@ -91,6 +98,8 @@ class ChecklistHandlers:
         tap = Tap(turn=turn, verb=verb, workspace=workspace_of(activity), actor=person_of(activity), data=data)
         if verb == Form.NEW_CASE:
             return await self._refusing(self._open_from_form(tap))
+        if verb in self.answers:
+            return await self._refusing(self.answers[verb](tap))
         work = self._verbs.get(verb)
         case_id, step = read_button_value(str(data.get("value") or ""))
         if work is None or step is None:
@@ -133,8 +142,12 @@ class ChecklistHandlers:
         # Whose case and which step first: a bad amount typed on someone else's card is their problem, not ours.
         await self.recovery.check_can_act(workspace=tap.workspace, case_id=case_id, actor=tap.actor,
                                           step=Step.COMPENSATE)
-        case, _entry = await self.recovery.give(workspace=tap.workspace, case_id=case_id, actor=tap.actor,
-                                                kind=tap.typed(Field.KIND), amount_text=tap.typed(Field.AMOUNT))
+        try:
+            case, _entry = await self.recovery.give(workspace=tap.workspace, case_id=case_id, actor=tap.actor,
+                                                    kind=tap.typed(Field.KIND), amount_text=tap.typed(Field.AMOUNT))
+        except OverAllowance as refusal:  # handlers/teams/topups.py: over the allowance, ask a manager
+            raise OverAllowance(refusal.sentence + " Or say why under “Over your limit?” and tap Ask a manager.") \
+                from None
         return await self.publisher.advance(tap.turn, case, done=Step.COMPENSATE)
 
     async def _nothing_needed(self, tap: Tap, case_id: str, step: Step) -> tuple[Case, dict]:
@@ -156,7 +169,18 @@ class ChecklistHandlers:
         return await self._follow_up(tap, case_id, on)
 
     async def _follow_up(self, tap: Tap, case_id: str, on: date | None) -> tuple[Case, dict]:
-        case = await self.recovery.follow_up(workspace=tap.workspace, case_id=case_id, actor=tap.actor, on=on)
+        # The cause and "what we'll change" come with every button of the follow-up card (bot/learning.py).
+        if Field.ROOT_CAUSE.value not in tap.data:  # a card posted before closing asked for a cause: redraw it
+            case = await self.recovery.check_can_act(workspace=tap.workspace, case_id=case_id, actor=tap.actor,
+                                                     step=Step.FOLLOW_UP)
+            ref = case.step_posts.get(Step.FOLLOW_UP)
+            if ref is not None:
+                await self.publisher._tidy(self.publisher._update(
+                    tap.turn, ref, *await self.publisher.live_step_card(case, Step.FOLLOW_UP)))
+            raise Refusal(PICK_A_CAUSE)
+        case = await self.recovery.follow_up(workspace=tap.workspace, case_id=case_id, actor=tap.actor, on=on,
+                                             root_cause=tap.typed(Field.ROOT_CAUSE),
+                                             change_note=tap.typed(Field.CHANGE_NOTE))
         return await self.publisher.advance(tap.turn, case, done=Step.FOLLOW_UP)
 
     async def _open_from_form(self, tap: Tap) -> Outcome:

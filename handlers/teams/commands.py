@@ -14,13 +14,17 @@ from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity, ChannelAccount, ConversationAccount
 
-from bot import commands
+from bot import catalogue, commands, followups
+from bot import learning, retention
 from bot.admins import Admins
 from bot.commands import Spec
 from bot.errors import BadCommand, NotAdmin, Refusal
+from bot.home import build_home, managing_sentence
 from bot.recovery import CUSTOMER_MAX, WHAT_HAPPENED_MAX, Recovery
 from bot.roles import describe_role
 from cards import teams as cards
+from cards.teams_home import home_card
+from handlers.teams.csat import set_location_here
 from handlers.teams.publish import TeamsError, TeamsPublisher, channel_name
 from handlers.teams.turns import card_activity, is_personal, name_of, person_of, say, workspace_of
 
@@ -40,7 +44,7 @@ GRANT = Spec(("admin", "grant"), "admin grant <@person>", "make someone an Amend
              lambda args: GrantAdmin(args[0]))
 # How Teams spells a command whose Slack usage names a Slack object.
 TEAMS_USAGE = {("admin", "channel"): "admin channel here",
-               ("admin", "location"): "admin location <name> (set in Slack for now)"}
+               ("admin", "location"): "admin location <name> here"}
 
 
 def usage(*, admin_only: bool = False) -> list[tuple[str, str]]:
@@ -135,6 +139,13 @@ class RecoverCommand:
                         await self.recovery.open_cases(workspace=workspace, owner=person))))
                 case commands.Help():
                     await turn.send_activity(card_activity(*cards.help_card(usage())))
+                case commands.ShowHome():  # Teams has no App Home: the same content as a card
+                    home = await build_home(self.recovery, workspace=workspace, person=person,
+                                            is_admin=await self.admins.is_admin(workspace=workspace, person=person))
+                    channel = await self.publisher.recovery_channel(workspace=workspace) if home.is_admin else None
+                    await turn.send_activity(card_activity(*home_card(
+                        home, channel_name=channel_name(channel) if channel else None,
+                        in_channel=not is_personal(activity))))
                 case parsed:
                     await self._check_admin(workspace=workspace, person=person)
                     await self._admin(turn, parsed, workspace=workspace, mentioned=mentioned)
@@ -162,15 +173,38 @@ class RecoverCommand:
                 member = await self._resolve_person(turn, word, mentioned)
                 found = await self.recovery.assign_role(workspace=workspace, person=member.aad_object_id, role=role)
                 await say(turn, f"{member.name or word} is now {found.name}.")
+            case commands.SetReminderHour(hour=hour):
+                await say(turn, await followups.saying_reminder_hour(self.recovery.store, workspace=workspace, text=hour))
+            case commands.SetIdleMinutes(minutes=minutes):
+                await say(turn, await followups.saying_idle_minutes(self.recovery.store, workspace=workspace,
+                                                                    text=minutes))
+            case commands.SetManaging(role=role, managing=managing):
+                await say(turn, await managing_sentence(self.recovery, workspace=workspace, role=role,
+                                                        managing=managing))
+            case commands.SetRootCauses(causes=causes):
+                await say(turn, await learning.admin_causes(self.recovery.store, workspace=workspace, text=causes))
+            case commands.SetRetention(days=days):
+                await say(turn, await retention.admin_retention(self.recovery, workspace=workspace, text=days))
+            case commands.ShowCatalogue():
+                await turn.send_activity(card_activity(*cards.catalogue_card(
+                    await self.recovery.kinds(workspace=workspace), currency=self.recovery.currency)))
+            case commands.AddCatalogueItem(name=name, value=value, emoji=emoji):
+                await say(turn, await catalogue.add_typed(self.recovery, workspace=workspace, name=name, value=value,
+                                                          emoji=emoji))
+            case commands.RemoveCatalogueItem(name=name):
+                await say(turn, await catalogue.remove_typed(self.recovery, workspace=workspace, name=name))
             case GrantAdmin(person=word):
                 member = await self._resolve_person(turn, word, mentioned, example="admin grant @amy")
                 await self.admins.grant(workspace=workspace, by=person_of(turn.activity), person=member.aad_object_id)
                 await say(turn, f"Saved. {member.name or word} is now an Amends admin.")
             case commands.SetChannel(channel=where):
                 await self._set_channel(turn, where, workspace=workspace)
-            case commands.SetLocation():
-                await say(turn, "Survey locations open their cases in Slack for now: an admin maps them there with "
-                                "/recover admin location <name> #channel. Nothing changed.")
+            case commands.SendDigest() | commands.SetDigest() | commands.Export():
+                from handlers.teams import digest  # the digest and export glue (matplotlib loads only to draw)
+                await digest.admin(turn, parsed, recovery=self.recovery, publisher=self.publisher,
+                                   workspace=workspace)
+            case commands.SetLocation(location=location, channel=where):
+                await set_location_here(self.recovery, turn, name=location, where=where)
 
     async def _resolve_person(self, turn: TurnContext, word: str, mentioned: dict[str, dict], *,
                               example: str = "admin role @amy server") -> ChannelAccount:

@@ -20,6 +20,7 @@ from bot.checklist import Step
 from bot.outbox import OutboxMessage, Retry, closed_key, owed
 from bot.recovery import NOTE_MAX, Recovery
 from bot.roles import Allowance
+from bot.learning import repeat_customer, root_causes
 from cards import teams as cards
 from handlers.teams.turns import card_activity, in_teams_words, workspace_of
 
@@ -56,17 +57,40 @@ class TeamsPublisher:
                                                  card=MessageRef(channel=conversation, id=posted_id))
         return await self.post_step(turn, case, Step.APOLOGISE)
 
-    def step_card(self, case: Case, step: Step, *, allowance: Allowance | None = None) -> tuple[str, dict]:
+    async def tell_repeat(self, turn: TurnContext, case: Case) -> None:
+        """Under a new case's card: this guest had recoveries in the last 90 days (bot/learning.py). A failure
+        is only logged: the checklist must still follow."""
+        try:
+            sentence = await repeat_customer(self.recovery.store, case)
+            if sentence and case.card is not None:
+                reply = _addressed(turn, card_activity(*cards.repeat_card(case, sentence)), case.card.channel)
+                reply.reply_to_id = case.card.id
+                await turn.adapter.send_activities(turn, [reply])
+        except Exception:  # noqa: BLE001 — cosmetic
+            log.warning("returning guest of %s not pointed out", case.id, exc_info=True)
+
+    def step_card(self, case: Case, step: Step, *, allowance: Allowance | None = None,
+                  catalogue=None, causes=()) -> tuple[str, dict]:
         """The step's card as it should look now (the catalogue and today's date come from the domain)."""
-        return cards.step_card(case, step, note_max=NOTE_MAX, allowance=allowance, catalogue=self.recovery.catalogue,
-                               today=self.recovery.today())
+        return cards.step_card(case, step, note_max=NOTE_MAX, allowance=allowance,
+                               catalogue=self.recovery.catalogue if catalogue is None else catalogue,
+                               today=self.recovery.today(), causes=causes)
+
+    async def live_step_card(self, case: Case, step: Step) -> tuple[str, dict]:
+        """The step's card with what the compensate step needs: the owner's allowance and the workspace's catalogue."""
+        if step == Step.FOLLOW_UP and step not in case.done:  # closing asks for a root cause (bot/learning.py)
+            return self.step_card(case, step, causes=await root_causes(self.recovery.store, workspace=case.workspace))
+        if step != Step.COMPENSATE or step in case.done:
+            return self.step_card(case, step)
+        return self.step_card(case, step, allowance=await self.recovery.allowance(workspace=case.workspace,
+                                                                                  person=case.owner),
+                              catalogue=await self.recovery.kinds(workspace=case.workspace))
 
     async def post_step(self, turn: TurnContext, case: Case, step: Step) -> Case:
         """Post a step's card in reply to the case card and remember where it went."""
-        allowance = None
-        if step == Step.COMPENSATE:
-            allowance = await self.recovery.allowance(workspace=case.workspace, person=case.owner)
-        reply = _addressed(turn, card_activity(*self.step_card(case, step, allowance=allowance)), case.card.channel)
+        if step == Step.APOLOGISE and step not in case.step_posts:  # every way a case starts comes through here
+            await self.tell_repeat(turn, case)  # a returning guest: said under the card, first
+        reply = _addressed(turn, card_activity(*await self.live_step_card(case, step)), case.card.channel)
         reply.reply_to_id = case.card.id  # under the case card: its reply chain in a channel, right after it in a chat
         [posted] = await turn.adapter.send_activities(turn, [reply])
         return await self.recovery.remember_post(workspace=case.workspace, case_id=case.id, step=step,
@@ -95,7 +119,7 @@ class TeamsPublisher:
     async def refresh_card(self, turn: TurnContext, case: Case) -> None:
         """Show the case's progress on its headline card."""
         if case.card is not None:
-            await self._tidy(self._update(turn, case.card, *cards.case_card(case)))
+            await self._tidy(self._update(turn, case.card, *cards.case_card(case, now=self.recovery.clock.now())))
 
     async def _update(self, turn: TurnContext, ref: MessageRef, text: str, card: dict) -> None:
         """Replace a message we posted, in the conversation it was posted in (update_activity → PUT)."""

@@ -29,7 +29,7 @@ APP_TOKEN = "xapp-test-token"  # an app-level token, for Socket Mode's apps.conn
 CLIENT_ID, CLIENT_SECRET = "1111.2222", "test-client-secret"  # the app's OAuth credentials
 # Every scope a bot token of the fake has unless a test says otherwise (sent back in X-OAuth-Scopes).
 BOT_SCOPES = ("commands", "chat:write", "im:write", "users:read", "channels:read", "groups:read",
-              "channels:history", "groups:history")
+              "channels:history", "groups:history", "files:write")
 MESSAGE_BLOCKS_MAX = 50
 VIEW_BLOCKS_MAX = 100
 TEXT_MAX = 40000
@@ -65,6 +65,11 @@ class FakeSlack:
         self.install_codes: dict[str, dict] = {}  # OAuth code → oauth.v2.access answer (used once)
         self.socket_url: str | None = None  # where apps.connections.open sends Socket Mode clients
         self.channels: dict[str, dict] = {}  # conversations.info / .members: id → {"name", "members"}
+        # files.uploadV2's three steps: file id → {"filename", "length", "data" (bytes once uploaded), and once
+        # completed "channel", "thread_ts", "title", "initial_comment"}; `shared` lists the completed ones in order.
+        self.uploads: dict[str, dict] = {}
+        self.shared: list[dict] = []
+        self._files = itertools.count(1)
 
     # --- running -----------------------------------------------------------------------------
     async def start(self) -> "FakeSlack":
@@ -72,6 +77,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{name}", self._response_url)
         app.router.add_get("/stats", self._stats)
+        app.router.add_post("/upload/{file_id}", self._upload)
         self._runner, self.port = await serve_on_loopback(app)
         return self
 
@@ -131,6 +137,46 @@ class FakeSlack:
         return matching()
 
     # --- the protocol ------------------------------------------------------------------------
+    async def _upload(self, request: web.Request) -> web.Response:
+        """Step 2 of files.uploadV2: the bytes, POSTed to the URL files.getUploadURLExternal gave."""
+        file_id = request.match_info["file_id"]
+        data = await request.read()
+        pending = self.uploads.get(file_id)
+        await self._record(Call(method="upload", args={"file_id": file_id, "size": len(data)},
+                                headers=dict(request.headers)))
+        if pending is None or "data" in pending:
+            self.problems.append(f"upload to an unknown or used upload URL ({file_id})")
+            return web.Response(status=404, text="not found")
+        if len(data) != pending["length"]:
+            self.problems.append(f"upload of {len(data)} bytes for {file_id}, announced as {pending['length']}")
+            return web.Response(status=400, text="length mismatch")
+        pending["data"] = data
+        return web.Response(text=f"OK - {len(data)}")
+
+    def _files_step(self, method: str, args: dict) -> dict:
+        """Steps 1 and 3 of files.uploadV2: files.getUploadURLExternal, files.completeUploadExternal."""
+        if method == "files.getUploadURLExternal":
+            length = str(args.get("length", ""))
+            if not args.get("filename") or not length.isdigit() or int(length) == 0:
+                self.problems.append(f"files.getUploadURLExternal without a filename and a length: {args}")
+                return {"ok": False, "error": "invalid_arguments"}
+            file_id = f"F{next(self._files):06d}"
+            self.uploads[file_id] = {"filename": args["filename"], "length": int(length)}
+            return {"ok": True, "file_id": file_id, "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}"}
+        files = json.loads(args["files"]) if isinstance(args.get("files"), str) else args.get("files") or []
+        done = []
+        for f in files:
+            upload = self.uploads.get(f.get("id", ""))
+            if upload is None or "data" not in upload or "channel" in upload:
+                self.problems.append(f"files.completeUploadExternal for a file not uploaded (or done): {f}")
+                return {"ok": False, "error": "file_not_found"}
+            upload.update(channel=args.get("channel_id") or args.get("channels"), thread_ts=args.get("thread_ts"),
+                          title=f.get("title"), initial_comment=args.get("initial_comment"))
+            done.append({"id": f["id"], "name": upload["filename"], "title": f.get("title") or upload["filename"]})
+        for f in done:
+            self.shared.append({"id": f["id"], **self.uploads[f["id"]]})
+        return {"ok": True, "files": done}
+
     async def _stats(self, request: web.Request) -> web.Response:
         return web.json_response(dict(self.counts))
 
@@ -249,6 +295,25 @@ class FakeSlack:
                 return {"ok": False, "error": "invalid_trigger_id"}
             return {"ok": True, "view": {**args["view"], "id": f"V{next(self._views):04d}", "team_id": bot["team"],
                                          "app_installed_team_id": bot["team"]}}
+        if method == "views.update":  # a modal changed in place (the give form prefilling the item picked)
+            problem = self._check_view(args.get("view") or {})
+            if problem or not args.get("view_id"):
+                return {"ok": False, "error": "invalid_arguments" if problem else "not_found", "detail": problem}
+            return {"ok": True, "view": {**args["view"], "id": args["view_id"], "team_id": bot["team"],
+                                         "app_installed_team_id": bot["team"]}}
+        if method == "views.publish":  # the App Home tab of one person
+            view = args.get("view") or {}
+            problem = self._check_view(view) or (None if view.get("type") == "home" else "views.publish: not a home view")
+            if not problem and not args.get("user_id"):
+                problem = "views.publish: no user_id"
+            if problem:
+                if problem not in self.problems:
+                    self.problems.append(problem)
+                return {"ok": False, "error": "invalid_arguments", "detail": problem}
+            return {"ok": True, "view": {**view, "id": f"V{next(self._views):04d}", "team_id": bot["team"],
+                                         "app_installed_team_id": bot["team"]}}
+        if method in ("files.getUploadURLExternal", "files.completeUploadExternal"):
+            return self._files_step(method, args)
         if method == "chat.getPermalink":
             return {"ok": True, "channel": args["channel"],
                     "permalink": f"https://amends-test.slack.com/archives/{args['channel']}/p{args['message_ts'].replace('.', '')}"}

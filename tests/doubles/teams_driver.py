@@ -132,7 +132,10 @@ class TeamsDriver:
         if action.get("associatedInputs", "auto").lower() != "none":
             for element in content["body"]:
                 if element["type"].startswith("Input."):
-                    data[element["id"]] = str((inputs or {}).get(element["id"], element.get("value", "")))
+                    initial = element.get("value", "")
+                    if element["id"] == "root_cause" and not initial:  # closing: flows pick the first cause
+                        initial = element["choices"][0]["value"]
+                    data[element["id"]] = str((inputs or {}).get(element["id"], initial))
         card_id = card.id if card.method == "POST" else card.activity_id
         if fallback:
             activity = fixture("teams_submit_action.json")

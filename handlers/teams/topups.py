@@ -1,0 +1,107 @@
+"""Top-ups in Teams: "Ask a manager" on the compensate card becomes a request card in the recovery channel,
+with Approve / Deny for managers only; the first decision replaces the request card in place (its buttons
+go), and the case's owner hears it under their case card. Taps go through the checklist's handler, one at a
+time per case, so a double tap sees the first one's result. bot/topups.py decides who may do what.
+"""
+
+import logging
+
+from botbuilder.core import TurnContext
+
+from bot.admins import Admins
+from bot.cases import Case, MessageRef
+from bot.checklist import Step
+from bot.recovery import Recovery
+from bot.topups import DENIED, TopUps
+from cards import teams as cards
+from cards.ids import Action, Field
+from handlers.teams.checklist import ChecklistHandlers, Tap
+from handlers.teams.publish import TeamsError, TeamsPublisher, _addressed
+from handlers.teams.turns import card_activity, name_of
+
+log = logging.getLogger(__name__)
+
+
+class TopUpHandlers:
+    def __init__(self, *, recovery: Recovery, publisher: TeamsPublisher, admins: Admins,
+                 topups: TopUps | None = None):
+        self.recovery = recovery
+        self.publisher = publisher
+        self.admins = admins
+        self.topups = topups or TopUps(recovery=recovery)
+
+    def register(self, checklist: ChecklistHandlers) -> None:
+        checklist.add_verbs({Action.TOP_UP_ASK: self._ask, Action.TOP_UP_APPROVE: self._approve,
+                             Action.TOP_UP_DENY: self._deny})
+
+    # --- asking ------------------------------------------------------------------------------
+    async def _ask(self, tap: Tap, case_id: str, step: Step) -> tuple[Case, dict]:
+        case = await self.topups.request(workspace=tap.workspace, case_id=case_id, actor=tap.actor,
+                                         kind=tap.typed(Field.KIND), amount_text=tap.typed(Field.AMOUNT),
+                                         reason=tap.typed(Field.REASON))
+        post = await self._post_request(tap.turn, case)
+        case = await self.topups.posted(workspace=case.workspace, case_id=case.id, post=post)
+        text, card = await self.publisher.live_step_card(case, Step.COMPENSATE)  # now saying it waits for a manager
+        ref = case.step_posts.get(Step.COMPENSATE)
+        if ref is not None:
+            await self.publisher._tidy(self.publisher._update(tap.turn, ref, text, card))
+        return case, card
+
+    async def _post_request(self, turn: TurnContext, case: Case) -> MessageRef:
+        """In the recovery channel; under the case card when there is none, or Teams refuses it there."""
+        kind = await self.topups.kind_asked(workspace=case.workspace, case_id=case.id)
+        activity = card_activity(*cards.top_up_request(case, kind=kind, currency=self.recovery.currency))
+        channel = await self.publisher.recovery_channel(workspace=case.workspace)
+        if channel is not None:
+            try:
+                posted = await self.publisher.post_proactively(channel, activity)
+                return MessageRef(channel=channel.conversation.id, id=posted)
+            except TeamsError as error:
+                log.warning("top-up request for %s not posted in the recovery channel: %s", case.id, error)
+        return await self._in_thread(turn, case, activity)
+
+    @staticmethod
+    async def _in_thread(turn: TurnContext, case: Case, activity) -> MessageRef:
+        reply = _addressed(turn, activity, case.card.channel)
+        reply.reply_to_id = case.card.id
+        [posted] = await turn.adapter.send_activities(turn, [reply])
+        return MessageRef(channel=case.card.channel, id=posted.id)
+
+    # --- deciding ----------------------------------------------------------------------------
+    async def _approve(self, tap: Tap, case_id: str, step: Step) -> tuple[Case, dict]:
+        case, _entry = await self.topups.approve(workspace=tap.workspace, case_id=case_id, manager=tap.actor,
+                                                 manager_name=name_of(tap.turn.activity),
+                                                 is_admin=await self.admins.is_admin(workspace=tap.workspace,
+                                                                                     person=tap.actor))
+        card = await self._decided(tap, case)
+        await self.publisher.advance(tap.turn, case, done=Step.COMPENSATE)
+        return case, card
+
+    async def _deny(self, tap: Tap, case_id: str, step: Step) -> tuple[Case, dict]:
+        case = await self.topups.deny(workspace=tap.workspace, case_id=case_id, manager=tap.actor,
+                                      manager_name=name_of(tap.turn.activity),
+                                      is_admin=await self.admins.is_admin(workspace=tap.workspace, person=tap.actor))
+        card = await self._decided(tap, case)
+        ref = case.step_posts.get(Step.COMPENSATE)
+        if ref is not None:  # the compensate card says it was denied, and still lets them give or not
+            text, step_card = await self.publisher.live_step_card(case, Step.COMPENSATE)
+            await self.publisher._tidy(self.publisher._update(tap.turn, ref, text, step_card))
+        return case, card
+
+    async def _decided(self, tap: Tap, case: Case) -> dict:
+        """The request card as decided, for everyone (in place), and a note to the owner under their case."""
+        kind = await self.topups.kind_asked(workspace=case.workspace, case_id=case.id)
+        text, card = cards.top_up_request(case, kind=kind, currency=self.recovery.currency)
+        post = case.top_up.post
+        if post is not None:
+            await self.publisher._tidy(self.publisher._update(tap.turn, post, text, card))
+        allowance = None
+        if case.top_up.status == DENIED:
+            allowance = await self.recovery.allowance(workspace=case.workspace, person=case.owner)
+        if case.card is not None:
+            note = card_activity(*cards.top_up_note(case, currency=self.recovery.currency, allowance=allowance))
+            try:
+                await self._in_thread(tap.turn, case, note)
+            except TeamsError as error:
+                log.warning("could not tell the owner of %s about the top-up: %s", case.id, error)
+        return card
