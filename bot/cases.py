@@ -51,6 +51,7 @@ class TopUp:
     amount: Decimal
     reason: str
     requested_at: datetime
+    kind: str = ""  # what would be given (a catalogue item's name)
     status: str = "pending"  # pending, approved or denied
     decided_by: str = ""
     decided_by_name: str = ""
@@ -131,7 +132,7 @@ class Case:
         if step != current:
             raise StepNotOpen(f"Finish “{current.value.replace('_', ' ')}” on {self.id} first.")
 
-    def take(self, *, actor: str, name: str) -> "Case":
+    def take(self, *, actor: str, name: str, at: datetime) -> "Case":
         """Own a case nobody owns yet (one opened from a low survey score): the first to take it."""
         if self.is_closed:
             raise StepNotOpen(f"{self.id} is already closed; nothing changed.")
@@ -139,7 +140,7 @@ class Case:
             raise StepNotOpen(f"{self.id} is already yours; nothing changed.")
         if self.owner:
             raise NotYourCase(f"{self.owner_name} already took {self.id}; nothing changed.")
-        return replace(self, owner=actor, owner_name=name or actor)
+        return replace(self, owner=actor, owner_name=name or actor, taken_at=at)
 
     def complete(self, step: Step, *, at: datetime, note: str = "") -> "Case":
         """Mark the current step done (apologise, empathise, fix)."""

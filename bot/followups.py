@@ -124,12 +124,17 @@ def nudged_already(case: Case) -> bool:
     return not case.reopenings or case.nudged_at >= case.reopenings[-1].at
 
 
-async def owe_nudge(recovery, case: Case) -> None:
-    """After a case opens (or is taken, or reopened): nudge its owner if it then sits idle."""
+def nudges_for(case: Case, *, idle: timedelta, now: datetime) -> list[OutboxMessage]:
+    """Owed in the write that opens (or takes, or reopens) a case: nudge its owner if it then sits idle."""
     if case.is_closed or not case.owner:
-        return  # nobody to nudge yet: taking it owes one
+        return []  # nobody to nudge yet: taking it owes one
+    return [nudge(case, idle=idle, now=now)]
+
+
+async def owe_nudge(recovery, case: Case) -> None:
+    """Owe the nudge of a case already saved (a reopen's own write owes nothing else)."""
     idle = await idle_after(recovery.store, workspace=case.workspace)
-    await recovery.outbox.owe([nudge(case, idle=idle, now=recovery.clock.now())])
+    await recovery.outbox.owe(nudges_for(case, idle=idle, now=recovery.clock.now()))
 
 
 # --- the owner's answers to a reminder -----------------------------------------------------------

@@ -58,11 +58,14 @@ class Recovery:
         if not what:
             raise BadCommand("Say what happened, e.g. `/recover cold soup, table 4, waited 40 min`.")
         now = self.clock.now()
+        idle = await followups.idle_after(self.store, workspace=workspace)
         case = await self.store.open_case(workspace=workspace, build=lambda number: Case(
             workspace=workspace, id=case_id(number), owner=owner, owner_name=owner_name or owner,
             what_happened=what, customer=_clean(customer, CUSTOMER_MAX), opened_at=now,
-            source=source if SOURCE_LINK.match(source or "") else ""))
-        await followups.owe_nudge(self, case)  # its owner is nudged if it sits idle (bot/followups.py)
+            source=source if SOURCE_LINK.match(source or "") else ""),
+            # In the same write: its owner is nudged if it sits idle (bot/followups.py).
+            owe=lambda case: followups.nudges_for(case, idle=idle, now=now))
+        self.outbox.wake()
         return case
 
     async def case(self, *, workspace: str, case_id: str) -> Case:
@@ -81,9 +84,11 @@ class Recovery:
     async def take(self, *, workspace: str, case_id: str, actor: str, name: str) -> Case:
         """The first person to tap "Take it" owns the case; anyone after them is told who did."""
         now = self.clock.now()
-        taken = await self.store.change_case(workspace=workspace, case_id=case_id, change=lambda case: replace(
-            case.take(actor=actor, name=name), taken_at=now))
-        await followups.owe_nudge(self, taken)  # the new owner is nudged if it then sits idle
+        idle = await followups.idle_after(self.store, workspace=workspace)
+        taken = await self.store.change_case(
+            workspace=workspace, case_id=case_id, change=lambda case: case.take(actor=actor, name=name, at=now),
+            owe=lambda case: followups.nudges_for(case, idle=idle, now=now))  # if it then sits idle
+        self.outbox.wake()
         return taken
 
     async def complete_step(self, *, workspace: str, case_id: str, actor: str, step: Step, note: str = "") -> Case:

@@ -36,11 +36,6 @@ class AlreadyDecided(Refusal):
     """The request was decided before (or there is none to decide)."""
 
 
-def request_key(case_id: str) -> str:
-    """Where the kind of compensation asked for is kept (TopUp holds the amount and reason)."""
-    return f"topup:{case_id}"
-
-
 class TopUps:
     def __init__(self, *, recovery: Recovery, managers: Managers | None = None):
         self.recovery = recovery
@@ -68,15 +63,12 @@ class TopUps:
             raise Refusal(f"Keep the reason under {REASON_MAX} characters.")
         self._check_can_ask(case)
         now = self.recovery.clock.now()
-        # The kind first: a request that is then refused leaves only a note nobody reads.
-        await self.recovery.store.put_reference(workspace=workspace, key=request_key(case_id),
-                                                value={"kind": item.name})
 
         def change(current: Case) -> Case:
             current.check_actor(actor)
             current.check_step(Step.COMPENSATE)
             self._check_can_ask(current)
-            return replace(current, top_up=TopUp(amount=amount, reason=why, requested_at=now))
+            return replace(current, top_up=TopUp(amount=amount, reason=why, requested_at=now, kind=item.name))
         return await self.recovery.store.change_case(workspace=workspace, case_id=case_id, change=change)
 
     async def asking(self, *, workspace: str, kind: str, amount_text: str) -> str:
@@ -102,10 +94,6 @@ class TopUps:
                 return case
             return replace(case, top_up=replace(case.top_up, post=post))
         return await self.recovery.store.change_case(workspace=workspace, case_id=case_id, change=change)
-
-    async def kind_asked(self, *, workspace: str, case_id: str) -> str:
-        stored = await self.recovery.store.reference(workspace=workspace, key=request_key(case_id)) or {}
-        return stored.get("kind") or ""
 
     async def check_manager(self, *, workspace: str, person: str, is_admin: bool) -> None:
         if not await self.managers.is_manager(workspace=workspace, person=person, is_admin=is_admin):
@@ -133,7 +121,7 @@ class TopUps:
         await self.check_manager(workspace=workspace, person=manager, is_admin=is_admin)
         case = await self.recovery.case(workspace=workspace, case_id=case_id)
         self._check_pending(case, manager)
-        kind = await self.kind_asked(workspace=workspace, case_id=case_id) or "other"
+        kind = case.top_up.kind or "other"
         role = await self.recovery.role_for(workspace=workspace, person=case.owner)
         now = self.recovery.clock.now()
         currency = self.recovery.currency

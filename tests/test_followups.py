@@ -314,3 +314,18 @@ def test_last_activity_is_the_latest_of_open_take_steps_and_reopen():
                    nudged_at=MONDAY + timedelta(minutes=20))
     assert followups.last_activity(case) == MONDAY + timedelta(days=1)
     assert not followups.nudged_already(case)  # nudged before the reopening: may be nudged again
+
+
+async def test_a_case_and_its_idle_nudge_are_one_write(recovery, store):  # noqa: F811
+    """Opening owes the nudge in the same write: a crash can't leave an open case nobody is nudged about,
+    and a refused open owes nothing."""
+    before = len(await store.owed_outbox())
+    case = await recovery.open_case(workspace="T1", owner="U1", owner_name="Amy", what_happened="cold soup")
+    owed = [m for m in await store.owed_outbox()][before:]
+    assert [(m.kind, m.case_id) for m in owed] == [("followup.nudge", f"nudge:{case.id}")]
+
+    def refuse(number):
+        raise RuntimeError("refused while building the case")
+    with pytest.raises(RuntimeError):
+        await store.open_case(workspace="T1", build=refuse, owe=lambda c: [owed[0]])
+    assert len(await store.owed_outbox()) == before + 1

@@ -730,8 +730,8 @@ async def test_a_failed_fold_keeps_everything_in_the_journal(tmp_path, clock, mo
     try:
         for _ in range(5):
             await _open(recovery)  # every write still succeeds
-        # each open is two writes: the case, then its idle nudge (bot/followups.py)
-        assert not path.exists() and len(_journal(path).read_text().splitlines()) == 1 + 5 * 2
+        # each open is one write: the case and its idle nudge (bot/followups.py) together
+        assert not path.exists() and len(_journal(path).read_text().splitlines()) == 1 + 5
         copy = await _reopened_copy(path, tmp_path / "copy")
         assert len(await copy.open_cases(workspace=W1, owner="U1")) == 5
         await copy.close()

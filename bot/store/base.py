@@ -32,8 +32,10 @@ class Store(ABC):
 
     # --- cases -------------------------------------------------------------------------------
     @abstractmethod
-    async def open_case(self, *, workspace: str, build: Callable[[int], Case]) -> Case:
-        """Allocate the workspace's next case number, build the case with it, and save it."""
+    async def open_case(self, *, workspace: str, build: Callable[[int], Case],
+                        owe: Callable[[Case], list[OutboxMessage]] | None = None) -> Case:
+        """Allocate the workspace's next case number, build the case with it, and save it; in the same
+        write, record the outbox messages `owe` returns for it (as add_outbox does)."""
 
     @abstractmethod
     async def get_case(self, *, workspace: str, case_id: str) -> Case | None:

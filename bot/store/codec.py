@@ -71,6 +71,7 @@ def _undone(doc: dict) -> dict:
 
 def _top_up(top_up: TopUp) -> dict:
     return {"amount": str(top_up.amount), "reason": top_up.reason, "requested_at": _time(top_up.requested_at),
+            "kind": top_up.kind,
             "status": top_up.status, "decided_by": top_up.decided_by, "decided_by_name": top_up.decided_by_name,
             "decided_at": _time(top_up.decided_at), "post": _ref(top_up.post)}
 
@@ -79,6 +80,7 @@ def _untop_up(doc: dict | None) -> TopUp | None:
     if doc is None:
         return None
     return TopUp(amount=Decimal(doc["amount"]), reason=doc["reason"], requested_at=_untime(doc["requested_at"]),
+                 kind=doc.get("kind", ""),
                  status=doc["status"], decided_by=doc["decided_by"], decided_by_name=doc["decided_by_name"],
                  decided_at=_untime(doc["decided_at"]), post=_unref(doc["post"]))
 

@@ -378,7 +378,8 @@ class PostgresStore(Store):
         return found
 
     # --- cases -------------------------------------------------------------------------------
-    async def open_case(self, *, workspace: str, build: Callable[[int], Case]) -> Case:
+    async def open_case(self, *, workspace: str, build: Callable[[int], Case],
+                        owe: Callable[[Case], list[OutboxMessage]] | None = None) -> Case:
         built: list[Case] = []
 
         async def work(conn: asyncpg.Connection) -> Case:
@@ -390,6 +391,8 @@ class PostgresStore(Store):
             case = build(number)
             built[:] = [case]
             await conn.execute(_INSERT_CASE, *_case_row(case))
+            if owe is not None:
+                await _owe(conn, owe(case))
             return case
 
         async def confirm(conn: asyncpg.Connection) -> Any:

@@ -546,13 +546,15 @@ class TinyStore(Store):
         return Decimal(ledger.total(since.timestamp(), until.timestamp())) / SCALE
 
     # --- cases -------------------------------------------------------------------------------
-    async def open_case(self, *, workspace, build):
+    async def open_case(self, *, workspace, build, owe=None):
         def op(tx: _Transaction):
             counter = tx.find("counters", (workspace,))
             number = counter["next"] if counter else FIRST_CASE_NUMBER
             case = build(number)
             tx.put("counters", {"workspace": workspace, "next": number + 1})
             tx.put("cases", case_to_doc(case))
+            if owe is not None:
+                self._owe(tx, owe(case))
             return case
         return await self._run(op, write=True)
 

@@ -52,7 +52,7 @@ class TopUpHandlers:
     async def show_request(self, client: AsyncWebClient, case: Case) -> None:
         """Post the request where managers see it (the recovery channel; the case's thread without one, or
         when Slack refuses it there), remember where, and tell the owner in their thread."""
-        kind = await self.topups.kind_asked(workspace=case.workspace, case_id=case.id)
+        kind = case.top_up.kind if case.top_up else ""
         text, blocks = cards.top_up_request(case, kind=kind, currency=self.recovery.currency)
         channel = await self.recovery.recovery_channel(workspace=case.workspace)
         posted = None
@@ -101,7 +101,7 @@ class TopUpHandlers:
         post = case.top_up.post
         if post is None:
             return
-        kind = await self.topups.kind_asked(workspace=case.workspace, case_id=case.id)
+        kind = case.top_up.kind if case.top_up else ""
         text, blocks = cards.top_up_request(case, kind=kind, currency=self.recovery.currency)
         try:
             await client.chat_update(channel=post.channel, ts=post.id, text=text, blocks=blocks)

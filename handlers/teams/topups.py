@@ -49,7 +49,7 @@ class TopUpHandlers:
 
     async def _post_request(self, turn: TurnContext, case: Case) -> MessageRef:
         """In the recovery channel; under the case card when there is none, or Teams refuses it there."""
-        kind = await self.topups.kind_asked(workspace=case.workspace, case_id=case.id)
+        kind = case.top_up.kind if case.top_up else ""
         activity = card_activity(*cards.top_up_request(case, kind=kind, currency=self.recovery.currency))
         channel = await self.publisher.recovery_channel(workspace=case.workspace)
         if channel is not None:
@@ -90,7 +90,7 @@ class TopUpHandlers:
 
     async def _decided(self, tap: Tap, case: Case) -> dict:
         """The request card as decided, for everyone (in place), and a note to the owner under their case."""
-        kind = await self.topups.kind_asked(workspace=case.workspace, case_id=case.id)
+        kind = case.top_up.kind if case.top_up else ""
         text, card = cards.top_up_request(case, kind=kind, currency=self.recovery.currency)
         post = case.top_up.post
         if post is not None:
