@@ -151,3 +151,41 @@ async def test_a_change_and_the_messages_it_owes_are_one_write(store):
     assert marker.due > marker.owed_at  # it gives the glue its moment first
     await store.add_outbox(messages=[message("summary", case.id, workspace=W1)], settles=marker.key)
     assert [m.key for m in await store.owed_outbox() if m.key not in nudge] == ["summary"]  # owed and settled in one write
+
+
+async def _lane_heads(store, now):  # noqa: F811
+    return [(m.key, m.due) for m in await store.due_outbox(now=now, limit=100)], \
+        await store.next_outbox_due(after=now)
+
+
+async def _walk_lanes(store):  # noqa: F811
+    later = T0 + timedelta(days=1)
+    await store.add_outbox(messages=[message("a1", "A"), message("b1", "B", due=later), message("a2", "A"),
+                                     message("c1", "C", due=later + timedelta(hours=1))])
+    assert await _lane_heads(store, T0) == ([("a1", T0)], later)
+    await store.retry_outbox(key="a1", due=T0 + timedelta(minutes=5), error="429", in_doubt=False)
+    assert await _lane_heads(store, T0) == ([], T0 + timedelta(minutes=5))  # a2 waits behind a1
+    await store.outbox_sent(key="a1")
+    assert await _lane_heads(store, T0) == ([("a2", T0)], later)
+    await store.add_outbox(messages=[message("b0", "B")], settles="b1")  # b1 settled, b0 owed in one write
+    await store.outbox_sent(key="a2")
+    assert await _lane_heads(store, T0) == ([("b0", T0)], later + timedelta(hours=1))
+
+
+async def test_each_lane_s_head_follows_sends_retries_and_settles(store):  # noqa: F811
+    """What is due is the oldest owed of each lane, whatever was sent, retried or owed since."""
+    await _walk_lanes(store)
+
+
+async def test_the_embedded_outbox_index_is_rebuilt_on_reload(tmp_path):
+    path = str(tmp_path / "amends.json")
+    first = TinyStore(path=path)
+    try:
+        await _walk_lanes(first)
+    finally:
+        await first.close()
+    reloaded = TinyStore(path=path)
+    try:
+        assert await _lane_heads(reloaded, T0) == ([("b0", T0)], T0 + timedelta(days=1, hours=1))
+    finally:
+        await reloaded.close()

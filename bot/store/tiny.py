@@ -132,6 +132,11 @@ class _State:
         self.ledger_order: dict[str, array] = defaultdict(lambda: array("Q"))  # workspace → places, as recorded
         self.ledger_count = 0
         self.seen_order: deque[tuple[str, str]] = deque()  # (at, key), oldest first
+        # The outbox by lane (workspace, case_id): each lane's messages (key → seq) and its head, parsed once
+        # per write, so finding what is due costs a pass over lanes, not parsing every owed message.
+        self.outbox_lanes: dict[tuple, dict[str, int]] = {}
+        self.outbox_heads: dict[tuple, OutboxMessage] = {}
+        self.outbox_seq = 0  # the highest seq owed so far (only its order matters)
 
     def __len__(self) -> int:
         return len(self.cases) + self.ledger_count + sum(len(docs) for docs in self.small.values())
@@ -141,11 +146,15 @@ class _State:
         if table in SMALL:
             key = key if doc is None else SMALL[table](doc)
             if doc is None:
-                self.small[table].pop(key, None)
+                gone = self.small[table].pop(key, None)
+                if table == "_outbox" and gone is not None:
+                    self._outbox_gone(gone)
             else:
                 self.small[table][key] = doc
                 if table == "seen":
                     self.seen_order.append((doc["at"], doc["key"]))
+                elif table == "_outbox":
+                    self._outbox_owed(doc)
             return
         if table == "cases":
             case_key = _case_key(doc["workspace"], doc["id"])
@@ -176,6 +185,26 @@ class _State:
         ledger.add(datetime.fromisoformat(doc["at"]).timestamp(), int(Decimal(doc["amount"]) * SCALE), where)
         self.ledger_order[doc["workspace"]].append(where)
         self.ledger_count += 1
+
+
+    def _outbox_owed(self, doc: dict) -> None:
+        lane = (doc["workspace"], doc["case_id"])
+        self.outbox_lanes.setdefault(lane, {})[doc["key"]] = doc["seq"]
+        self.outbox_seq = max(self.outbox_seq, doc["seq"])
+        head = self.outbox_heads.get(lane)
+        if head is None or doc["seq"] <= head.seq:
+            self.outbox_heads[lane] = from_doc(doc)
+
+    def _outbox_gone(self, doc: dict) -> None:
+        lane = (doc["workspace"], doc["case_id"])
+        keys = self.outbox_lanes.get(lane, {})
+        keys.pop(doc["key"], None)
+        if not keys:
+            self.outbox_lanes.pop(lane, None)
+            self.outbox_heads.pop(lane, None)
+        elif self.outbox_heads[lane].key == doc["key"]:
+            first = min(keys, key=keys.__getitem__)
+            self.outbox_heads[lane] = from_doc(self.small["_outbox"][(first,)])
 
 
 class _Transaction:
@@ -343,7 +372,8 @@ def _short_gil_turns():
 def _release(state: "_State") -> None:
     """Free an index piece by piece, letting go of the GIL between pieces: dropping a dict of 100k
     entries at once is one C-level sweep the event loop would wait out."""
-    for container in (state.cases, state.open, state.ledgers, state.by_customer, *state.small.values()):
+    for container in (state.cases, state.open, state.ledgers, state.by_customer, state.outbox_lanes,
+                      state.outbox_heads, *state.small.values()):
         while container:
             for _ in range(min(5000, len(container))):
                 container.popitem()
@@ -709,20 +739,9 @@ class TinyStore(Store):
 
     # --- the outbox --------------------------------------------------------------------------
     @staticmethod
-    def _heads(docs) -> list[dict]:
-        """The oldest owed message of each case."""
-        heads: dict[tuple, dict] = {}
-        for doc in docs:
-            group = (doc["workspace"], doc["case_id"])
-            if group not in heads or doc["seq"] < heads[group]["seq"]:
-                heads[group] = doc
-        return list(heads.values())
-
-    @staticmethod
     def _owe(tx: _Transaction, messages) -> None:
-        owed = tx.state.small["_outbox"]
-        seq = max((doc["seq"] for doc in owed.values()), default=0)
-        seq = max([seq, *(doc["seq"] for (table, _), doc in tx.pending.items() if table == "_outbox" and doc)])
+        seq = max([tx.state.outbox_seq,
+                   *(doc["seq"] for (table, _), doc in tx.pending.items() if table == "_outbox" and doc)])
         for message in messages:
             if tx.find("_outbox", (message.key,)) is None:
                 seq += 1
@@ -737,13 +756,13 @@ class TinyStore(Store):
 
     async def due_outbox(self, *, now, limit):
         def op(store: "TinyStore"):
-            heads = [from_doc(doc) for doc in self._heads(store._state.small["_outbox"].values())]
+            heads = store._state.outbox_heads.values()
             return sorted((m for m in heads if m.due <= now), key=lambda m: m.seq)[:limit]
         return await self._run(op, write=False)
 
     async def next_outbox_due(self, *, after):
         def op(store: "TinyStore"):
-            times = [from_doc(doc).due for doc in self._heads(store._state.small["_outbox"].values())]
+            times = [m.due for m in store._state.outbox_heads.values()]
             return min((t for t in times if t > after), default=None)
         return await self._run(op, write=False)
 
