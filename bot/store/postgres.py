@@ -630,16 +630,20 @@ class PostgresStore(Store):
         # Idempotent (a key owed twice is owed once): after a lost COMMIT it is simply done again.
         await self._run("recording messages owed", work, write=True)
 
-    _HEADS = ("SELECT DISTINCT ON (workspace, case_id) * FROM outbox ORDER BY workspace, case_id, seq")
+    # A message is a head when no older message of its lane is owed; both queries walk outbox_by_due from
+    # the instant asked about, so messages due far later are never read.
+    _IS_HEAD = ("NOT EXISTS (SELECT 1 FROM outbox older WHERE older.workspace = o.workspace "
+                "AND older.case_id = o.case_id AND older.seq < o.seq)")
 
     async def due_outbox(self, *, now: datetime, limit: int) -> list[OutboxMessage]:
         rows = await self._run("reading the outbox", lambda conn: conn.fetch(
-            f"SELECT * FROM ({self._HEADS}) AS heads WHERE due <= $1 ORDER BY seq LIMIT $2", now, limit), write=False)
+            f"SELECT * FROM outbox o WHERE due <= $1 AND {self._IS_HEAD} ORDER BY seq LIMIT $2", now, limit),
+            write=False)
         return [_message(row) for row in rows]
 
     async def next_outbox_due(self, *, after: datetime) -> datetime | None:
         return await self._run("reading the outbox", lambda conn: conn.fetchval(
-            f"SELECT min(due) FROM ({self._HEADS}) AS heads WHERE due > $1", after), write=False)
+            f"SELECT due FROM outbox o WHERE due > $1 AND {self._IS_HEAD} ORDER BY due LIMIT 1", after), write=False)
 
     async def owed_outbox(self) -> list[OutboxMessage]:
         rows = await self._run("reading the outbox", lambda conn: conn.fetch("SELECT * FROM outbox ORDER BY seq"),
