@@ -4,6 +4,7 @@
     python app.py doctor     check the configuration, say what is wrong and how to fix it (exit 0: all well)
 """
 
+import asyncio
 import gc
 import logging
 import sys
@@ -14,6 +15,7 @@ from aiohttp import ClientSession, web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
 from bot.clock import Clock, SystemClock
+from bot.errors import StoreUnavailable
 from bot.followups import NUDGE, REMINDER, FollowUpSender
 from bot.outbox import CLOSED, AfterClose, Deferred
 from bot.recovery import Recovery
@@ -39,9 +41,11 @@ log = logging.getLogger("amends")
 RECOVERY = web.AppKey("recovery", Recovery)
 HTTP = web.AppKey("http", ClientSession)
 SLACK = web.AppKey("slack", SlackApp)
-SOCKET = web.AppKey("socket", object)  # handlers.slack.socket_mode.SocketMode, loaded only in Socket Mode
+SOCKET = web.AppKey("socket", object)
+SCHEDULES = web.AppKey("schedules", asyncio.Task)  # handlers.slack.socket_mode.SocketMode, loaded only in Socket Mode
 LOOPBACK = ("127.0.0.1", "::1")
 
+SCHEDULES_RETRY = (1.0, 60.0)  # first and longest wait between tries to owe the schedules with the database down
 MAX_BODY = 1024 * 1024  # Slack's payloads are a few kB; anything near this is not Slack
 
 
@@ -122,10 +126,30 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
             log.warning("Slack is off: set %s (see README). /healthz still answers.", " and ".join(missing))
         else:
             start_slack(app)
-        await digests.seed_all(recovery)  # each workspace's next digest is owed (a missed one still is: sent now)
-        await retention_job.start()  # each workspace's next retention run is owed (bot/retention.py)
+        if not await owe_schedules():  # the database is down: the bot starts anyway, and owes them once it is back
+            app[SCHEDULES] = asyncio.create_task(owe_schedules_when_reachable(), name="amends-schedules")
         # Sends what is owed to channels, resuming after a restart (bot/outbox.py), once its senders are known.
         recovery.outbox.start()
+
+    async def owe_schedules() -> bool:
+        """Each workspace's next digest and the next daily retention run are owed (one missed while the bot
+        was down is owed still, and goes out now). False when the database can't be reached."""
+        try:
+            await retention_job.start()  # bot/retention.py
+            for workspace in await store.workspaces():
+                await digests.seed(recovery, workspace=workspace)  # bot/digest.py
+        except StoreUnavailable:
+            return False
+        recovery.outbox.wake()
+        return True
+
+    async def owe_schedules_when_reachable() -> None:
+        wait, longest = SCHEDULES_RETRY
+        while not await owe_schedules():
+            log.warning("could not owe the digests and the retention run yet (database unreachable); "
+                        "trying again in %.0f s", wait)
+            await asyncio.sleep(wait)
+            wait = min(longest, wait * 2)
 
     def start_slack(app: web.Application) -> None:
         app[HTTP] = ClientSession()
@@ -141,6 +165,8 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
             app[SOCKET].start()
 
     async def stop(app: web.Application) -> None:
+        if SCHEDULES in app:
+            app[SCHEDULES].cancel()
         if SOCKET in app:
             await app[SOCKET].stop()
         if SLACK in app:

@@ -84,3 +84,25 @@ async def test_the_database_going_away_mid_load_loses_nothing_acknowledged(fake_
         finally:
             await bot.stop()
             await proxy.stop()
+
+
+async def test_a_database_down_at_start_still_starts_the_bot_and_owes_the_schedules_once_back(
+        fake_slack, clock, http, monkeypatch):
+    import app as amends
+    monkeypatch.setattr(amends, "SCHEDULES_RETRY", (0.05, 0.2))
+    async with fresh_schema() as schema:
+        proxy = await Proxy().start()
+        await proxy.stop()  # the address refuses: the database is down when the bot starts
+        store = PostgresStore(url=proxy.url, pool_size=2, schema=schema)
+        bot = await RunningBot.start(bot_settings(fake_slack), store=store, clock=clock)
+        try:
+            async with http.get(f"{bot.url}/healthz") as answer:
+                assert answer.status == 200
+            retrying = bot.app[amends.SCHEDULES]
+            assert not retrying.done()
+            await proxy.start()
+            await asyncio.wait_for(retrying, 15)  # owed by itself once the database answers, no restart
+            assert [m.kind for m in await store.owed_outbox()] == ["retention"]
+        finally:
+            await bot.stop()
+            await proxy.stop()
