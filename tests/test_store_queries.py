@@ -114,11 +114,49 @@ async def test_the_embedded_indexes_survive_a_reload(tmp_path, clock):
     recovery = Recovery(store=store, clock=clock, currency="USD", tz=ZoneInfo("UTC"))
     a = await _open(recovery, clock, customer="Room 12", days=0)
     b = await _open(recovery, clock, customer="room 12", days=3)
+    await store.change_case(workspace=W1, case_id=a.id, change=lambda case: replace(case, closed_at=MONDAY + 4 * DAY))
     await store.close()
     store = TinyStore(path=path)
     try:
         assert [c.id for c in await store.customer_cases(workspace=W1, customer="room 12", since=MONDAY)] == [a.id, b.id]
         assert [c.id for c in await store.cases(workspace=W1, since=MONDAY + DAY, until=MONDAY + 9 * DAY)] == [b.id]
         assert await store.workspaces() == [W1]
+        assert [c.id for c in await store.closed_cases(workspace=W1, since=MONDAY, until=MONDAY + 9 * DAY)] == [a.id]
     finally:
         await store.close()
+
+
+async def test_a_top_up_a_manager_approved_uses_none_of_the_employee_s_own_budget(recovery, clock, store):  # noqa: F811
+    """The approval was the manager's call for that one case: the employee's week is untouched by it."""
+    own, approved = await _open(recovery, clock), await _open(recovery, clock)
+    for case, amount, approver in ((own, "20", ""), (approved, "80", "M1")):
+        entry = LedgerEntry(workspace=W1, case_id=case.id, employee="U1", role="staff", kind="voucher",
+                            amount=Decimal(amount), currency="USD", at=MONDAY, approved_by=approver)
+        await store.compensate_case(workspace=W1, case_id=case.id, employee="U1", since=MONDAY, until=MONDAY,
+                                    change=lambda c, spent, entry=entry: (c, entry))
+    assert await store.spent(workspace=W1, employee="U1", since=MONDAY, until=MONDAY + DAY) == Decimal("20")
+    assert (await recovery.allowance(workspace=W1, person="U1")).left == Decimal("80")  # $100 a week − $20
+    assert sum(e.amount for e in await store.ledger(workspace=W1)) == Decimal("100")  # both are in the ledger
+
+
+async def test_closed_cases_are_those_closed_in_the_window_whenever_they_opened(recovery, clock, store):  # noqa: F811
+    def close(at):
+        return lambda case: replace(case, closed_at=at)
+    long_ago = await _open(recovery, clock, days=-60)  # opened two months before, closed this week
+    recent = await _open(recovery, clock, days=1)
+    still_open = await _open(recovery, clock, days=2)
+    reopened = await _open(recovery, clock, days=2)
+    await _open(recovery, clock, workspace=W2, days=1)
+    await store.change_case(workspace=W1, case_id=long_ago.id, change=close(MONDAY + 3 * DAY))
+    await store.change_case(workspace=W1, case_id=recent.id, change=close(MONDAY + 2 * DAY))
+    await store.change_case(workspace=W1, case_id=reopened.id, change=close(MONDAY + 2 * DAY))
+    await store.change_case(workspace=W1, case_id=reopened.id, change=close(None))  # reopened…
+    await store.change_case(workspace=W1, case_id=reopened.id, change=close(MONDAY + 9 * DAY))  # …closed next week
+    await store.change_case(workspace=W1, case_id=recent.id, change=lambda case: replace(case, root_cause="wait"))
+    week = await store.closed_cases(workspace=W1, since=MONDAY, until=MONDAY + 7 * DAY)
+    assert [c.id for c in week] == [recent.id, long_ago.id]  # by when they closed; still_open isn't there
+    assert week[0].root_cause == "wait"  # as it is now
+    assert [c.id for c in await store.closed_cases(workspace=W1, since=MONDAY + 7 * DAY, until=MONDAY + 14 * DAY)] \
+        == [reopened.id]
+    assert still_open.id not in [c.id for c in await store.closed_cases(workspace=W1, since=MONDAY - 90 * DAY,
+                                                                         until=MONDAY + 90 * DAY)]

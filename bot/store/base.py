@@ -67,6 +67,10 @@ class Store(ABC):
         """The workspace's cases opened in [since, until), open or closed, oldest first."""
 
     @abstractmethod
+    async def closed_cases(self, *, workspace: str, since: datetime, until: datetime) -> list[Case]:
+        """The workspace's cases closed in [since, until) (and not reopened since), by when they closed."""
+
+    @abstractmethod
     async def customer_cases(self, *, workspace: str, customer: str, since: datetime) -> list[Case]:
         """The workspace's cases opened at or after `since` whose customer reference is `customer`
         (compared trimmed and case-insensitively; an empty reference matches nothing), oldest first."""
@@ -78,7 +82,8 @@ class Store(ABC):
     # --- ledger ------------------------------------------------------------------------------
     @abstractmethod
     async def spent(self, *, workspace: str, employee: str, since: datetime, until: datetime) -> Decimal:
-        """What the employee has given in [since, until)."""
+        """What the employee has given on their own authority in [since, until): a top-up a manager approved
+        (an entry with approved_by) was the manager's call, a one-off for that case, and uses none of it."""
 
     @abstractmethod
     async def ledger(self, *, workspace: str, since: datetime | None = None,

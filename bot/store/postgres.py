@@ -496,6 +496,13 @@ class PostgresStore(Store):
             return [_case(row["doc"]) for row in rows]
         return await self._run("reading cases", work, write=False)
 
+    async def closed_cases(self, *, workspace: str, since: datetime, until: datetime) -> list[Case]:
+        async def work(conn: asyncpg.Connection) -> list[Case]:
+            rows = await conn.fetch("SELECT doc FROM cases WHERE workspace = $1 AND closed_at >= $2 AND closed_at < $3 "
+                                    "ORDER BY closed_at, seq", workspace, since, until)
+            return [_case(row["doc"]) for row in rows]
+        return await self._run("reading closed cases", work, write=False)
+
     async def customer_cases(self, *, workspace: str, customer: str, since: datetime) -> list[Case]:
         wanted = customer_key(customer)
         if not wanted:
@@ -516,7 +523,7 @@ class PostgresStore(Store):
     @staticmethod
     async def _sum(conn: asyncpg.Connection, workspace: str, employee: str, since: datetime, until: datetime) -> Decimal:
         return await conn.fetchval("SELECT coalesce(sum(amount), 0) FROM ledger WHERE workspace = $1 "
-                                   "AND employee = $2 AND at >= $3 AND at < $4", workspace, employee, since, until)
+                                   "AND employee = $2 AND at >= $3 AND at < $4 AND approved_by = ''", workspace, employee, since, until)
 
     async def spent(self, *, workspace: str, employee: str, since: datetime, until: datetime) -> Decimal:
         return await self._run("summing the ledger", lambda conn: self._sum(conn, workspace, employee, since, until),

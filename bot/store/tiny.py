@@ -116,6 +116,14 @@ class _Ledger:
         return sum(self.amounts[bisect_left(self.times, since):bisect_left(self.times, until)])
 
 
+def _insert_by_time(index: tuple[array, list[str]], at: float, case_key: str) -> None:
+    """Add a case to a (times, keys) index kept in time order (appending, in the usual case)."""
+    times, keys = index
+    i = len(times) if not times or times[-1] <= at else bisect_right(times, at)
+    times.insert(i, at)
+    keys.insert(i, case_key)
+
+
 class _State:
     """What memory holds; changed only on the worker thread, and only after a write is durable."""
 
@@ -126,6 +134,9 @@ class _State:
         self.open_by_owner: dict[tuple, dict[str, None]] = defaultdict(dict)  # insertion-ordered
         # Each workspace's cases by when they were opened: two parallel sequences (16 bytes a case).
         self.opened: dict[str, tuple[array, list[str]]] = {}
+        # Each workspace's cases by when they closed (a case closed again after a reopening is listed again;
+        # a read keeps only entries that match the document's closed_at).
+        self.closed: dict[str, tuple[array, list[str]]] = {}
         # Case keys by hash((workspace, customer key)); a hit is confirmed by reading the document.
         self.by_customer: dict[int, list[str]] = {}
         self.ledgers: dict[tuple, _Ledger] = {}  # (workspace, employee) → entries
@@ -159,11 +170,11 @@ class _State:
         if table == "cases":
             case_key = _case_key(doc["workspace"], doc["id"])
             if case_key not in self.cases:
-                times, keys = self.opened.setdefault(doc["workspace"], (array("d"), []))
-                at = datetime.fromisoformat(doc["opened_at"]).timestamp()
-                i = len(times) if not times or times[-1] <= at else bisect_right(times, at)
-                times.insert(i, at)
-                keys.insert(i, case_key)
+                _insert_by_time(self.opened.setdefault(doc["workspace"], (array("d"), [])),
+                                datetime.fromisoformat(doc["opened_at"]).timestamp(), case_key)
+            if doc["closed_at"] is not None and (case_key not in self.cases or case_key in self.open):
+                _insert_by_time(self.closed.setdefault(doc["workspace"], (array("d"), [])),
+                                datetime.fromisoformat(doc["closed_at"]).timestamp(), case_key)
             customer = customer_key(doc["customer"])
             if customer:
                 keys = self.by_customer.setdefault(hash((doc["workspace"], customer)), [])
@@ -181,8 +192,9 @@ class _State:
                 self.open.pop(case_key, None)
                 self.open_by_owner[owner].pop(case_key, None)
             return
-        ledger = self.ledgers.setdefault((doc["workspace"], doc["employee"]), _Ledger())
-        ledger.add(datetime.fromisoformat(doc["at"]).timestamp(), int(Decimal(doc["amount"]) * SCALE), where)
+        if not doc.get("approved_by"):  # a top-up a manager approved is not the employee's own budget (Store.spent)
+            ledger = self.ledgers.setdefault((doc["workspace"], doc["employee"]), _Ledger())
+            ledger.add(datetime.fromisoformat(doc["at"]).timestamp(), int(Decimal(doc["amount"]) * SCALE), where)
         self.ledger_order[doc["workspace"]].append(where)
         self.ledger_count += 1
 
@@ -380,6 +392,7 @@ def _release(state: "_State") -> None:
             time.sleep(0)  # on the store's thread: hands the GIL to the event loop for a moment
     state.ledger_order.clear()
     state.opened.clear()
+    state.closed.clear()
 
 
 @contextmanager
@@ -639,6 +652,18 @@ class TinyStore(Store):
             times, keys = store._state.opened.get(workspace, (array("d"), []))
             start, end = bisect_left(times, since.timestamp()), bisect_left(times, until.timestamp())
             return [case_from_doc(store._case_doc(key)) for key in keys[start:end]]
+        return await self._run(op, write=False)
+
+    async def closed_cases(self, *, workspace, since, until):
+        def op(store: "TinyStore"):
+            times, keys = store._state.closed.get(workspace, (array("d"), []))
+            start, end = bisect_left(times, since.timestamp()), bisect_left(times, until.timestamp())
+            found = {}
+            for at, key in zip(times[start:end], keys[start:end]):
+                doc = store._case_doc(key)
+                if doc["closed_at"] is not None and datetime.fromisoformat(doc["closed_at"]).timestamp() == at:
+                    found[key] = case_from_doc(doc)
+            return list(found.values())
         return await self._run(op, write=False)
 
     async def customer_cases(self, *, workspace, customer, since):
