@@ -39,7 +39,8 @@ class CatalogueItem:
         text = f"{self.emoji} {self.name}" if self.emoji else self.name
         if self.percent is not None:
             share = f"{_percent(self.percent)}%"
-            return text if share in self.name else f"{text} · {share} off"
+            named = re.search(rf"(?<![\d.]){re.escape(share)}", self.name)  # "20% off", but not 2% in "Happy 20%"
+            return text if named else f"{text} · {share} off"
         if self.default_amount is not None:
             return f"{text} · {format_money(self.default_amount, currency)}"
         return text
@@ -162,11 +163,17 @@ async def catalogue(store, workspace: str, *, default=DEFAULT_ITEMS) -> list[Cat
 
 
 async def put_item(store, workspace: str, item: CatalogueItem, *, currency: str,
-                   default=DEFAULT_ITEMS) -> CatalogueItem:
-    """Add an item (checked: raises CatalogueRefusal with the sentence an admin reads). Returns it as saved."""
+                   default=DEFAULT_ITEMS, edit: bool = False) -> CatalogueItem:
+    """Add an item (checked: raises CatalogueRefusal with the sentence an admin reads). Returns it as saved.
+    With `edit` an item of the same name is changed where it stands (the App Home's form edits that way)."""
     new = _checked(item, currency=currency)
     items = await catalogue(store, workspace, default=default)
-    if find(items, new.name) is not None:
+    old = find(items, new.name)
+    if old is not None and edit:
+        await store.put_reference(workspace=workspace, key=CATALOGUE,
+                                  value=_encode([new if i is old else i for i in items]))
+        return new
+    if old is not None:
         raise CatalogueRefusal(f"The catalogue already has “{new.name}”. Remove it first to change it.")
     if len(items) >= ITEMS_MAX:
         raise CatalogueRefusal(f"The catalogue holds at most {ITEMS_MAX} items; remove one first.")
@@ -196,11 +203,12 @@ def kind_or_refuse(items, kind: str) -> CatalogueItem:
     return found
 
 
-async def add_typed(recovery, *, workspace: str, name: str, value: str = "", emoji: str = "") -> str:
+async def add_typed(recovery, *, workspace: str, name: str, value: str = "", emoji: str = "",
+                    edit: bool = False) -> str:
     """`admin catalogue add …` on any platform: save the item and say how people will see it."""
     currency = recovery.currency
     saved = await put_item(recovery.store, workspace, item(name, value, emoji, currency=currency), currency=currency,
-                           default=recovery.catalogue)
+                           default=recovery.catalogue, edit=edit)
     return f"Saved. People can now give “{saved.label(currency)}”."
 
 

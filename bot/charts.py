@@ -32,7 +32,7 @@ def draw(digest: Digest, *, dpi: int = 100) -> bytes:
             names = [r.role for r in roles]
             positions = list(range(len(roles)))
             spend.bar([p - 0.2 for p in positions], [float(r.spent) for r in roles], width=0.4,
-                      color="#2e7d32", label="given this week")
+                      color="#2e7d32", label="given in these days")
             spend.bar([p + 0.2 for p in positions], [float(r.budget or 0) for r in roles], width=0.4,
                       color="#b0bec5", label="budget per person")
             spend.set_xticks(positions, names, fontsize=8)

@@ -185,7 +185,7 @@ def _set_retention(args: list[str]) -> Command:
 
 _QUOTES = "\"“”"
 _EMOJI_WORD = re.compile(r"^:[a-z0-9_+'-]{1,30}:$")
-_VALUE_WORD = re.compile(r"^[^\w\s]?[\d.,]+%?$|^[A-Za-z]{3}[\d.,]+$|^-.*\d")
+_VALUE_WORD = re.compile(r"^[^\w\s]?[\d.,]+%?$|^[A-Za-z]{3}-?[\d.,]+$|^[^\w\s]?-.*\d")  # -8, £-8: refused
 
 
 def _catalogue(args: list[str]) -> Command:

@@ -24,6 +24,7 @@ from decimal import Decimal
 
 from bot.cases import Case
 from bot.errors import BadCommand
+from bot.followups import recovering_time  # a reopened case: not the days waiting for its follow-up
 from bot.outbox import OutboxMessage, Retry
 from bot.roles import Role
 from bot.store.base import customer_key
@@ -33,8 +34,12 @@ log = logging.getLogger(__name__)
 KIND = "digest"  # the outbox kind, and its lane (case_id): never a case's own lane
 SCHEDULE = "config:digest"  # store.reference key of the admin-set day and hour
 WEEK = timedelta(days=7)
+# A digest covers the time since the previous one (so moving the schedule loses no day and counts none twice),
+# but never more than this: after a long outage or with no previous one, it is the week before its slot.
+LONGEST = timedelta(days=15)
+# Moving the schedule never brings a digest within a day of the previous one (no second digest the same day).
+GAP = timedelta(days=1)
 # A case closed this week may have been opened weeks before: look that far back for it.
-LOOKBACK = timedelta(days=90)
 TOP = 5
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -90,7 +95,7 @@ def _median(durations: list[timedelta]) -> timedelta | None:
 
 def summarise(*, workspace: str, since: datetime, until: datetime, cases: list[Case], entries, roles: list[Role],
               currency: str, tz) -> Digest:
-    """The digest from what the store holds: `cases` opened in [since - LOOKBACK, until), ledger `entries`
+    """The digest from what the store holds: `cases` opened or closed in [since, until), ledger `entries`
     given in [since, until), and the workspace's roles."""
     opened = [c for c in cases if since <= c.opened_at < until]
     closed = [c for c in cases if c.closed_at is not None and since <= c.closed_at < until]
@@ -125,19 +130,21 @@ def summarise(*, workspace: str, since: datetime, until: datetime, cases: list[C
         if case.owner:
             people[case.owner].append(case)
     tallies = [Person(person=owner, name=mine[-1].owner_name or owner, recoveries=len(mine),
-                      median=_median([c.time_to_recover for c in mine]),
+                      median=_median([recovering_time(c) for c in mine]),
                       recognitions=sum(len(c.recognised_by) for c in mine))
                for owner, mine in people.items()]
     most = sorted(tallies, key=lambda p: (-p.recoveries, p.median, p.name.lower()))[:3]
     fastest = sorted((p for p in tallies if p.recoveries >= 2), key=lambda p: (p.median, -p.recoveries))[:3]
     recognised = sorted((p for p in tallies if p.recognitions), key=lambda p: (-p.recognitions, p.name.lower()))[:3]
 
-    first = since.astimezone(tz).date()
-    days = [first + timedelta(days=n) for n in range(max(1, (until - since).days))]
+    # Every local day the window touches (a slot at 9:00 makes the first and last partial; a week across a
+    # clock change is 167 or 169 hours): each recovery in `closed` lands in one bar.
+    first, last = since.astimezone(tz).date(), (until - timedelta(microseconds=1)).astimezone(tz).date()
+    days = [first + timedelta(days=n) for n in range(max(1, (last - first).days + 1))]
     closed_on = Counter(c.closed_at.astimezone(tz).date() for c in closed)
     return Digest(workspace=workspace, since=since, until=until, currency=currency, opened=len(opened),
                   closed=len(closed), spent=sum((e.amount for e in entries), Decimal(0)), spend=tuple(spend),
-                  median=_median([c.time_to_recover for c in closed]),
+                  median=_median([recovering_time(c) for c in closed]),
                   root_causes=tuple(sorted(causes.items(), key=lambda kv: (-kv[1], kv[0].lower()))[:TOP]),
                   unrecorded_causes=sum(1 for c in closed if not c.root_cause.strip()),
                   repeat_customers=tuple(repeat[:TOP]), most=tuple(most), fastest=tuple(fastest),
@@ -147,7 +154,10 @@ def summarise(*, workspace: str, since: datetime, until: datetime, cases: list[C
 async def build(recovery, *, workspace: str, since: datetime, until: datetime) -> Digest:
     """The digest of [since, until) for a workspace, read from the store."""
     store = recovery.store
-    cases = await store.cases(workspace=workspace, since=since - LOOKBACK, until=until)
+    # Opened in the window, and recovered in it whenever they opened (one list: a case can be both).
+    cases = {c.id: c for c in await store.cases(workspace=workspace, since=since, until=until)}
+    cases.update({c.id: c for c in await store.closed_cases(workspace=workspace, since=since, until=until)})
+    cases = list(cases.values())
     entries = await store.ledger(workspace=workspace, since=since, until=until)
     roles = await recovery.roles(workspace=workspace)
     return summarise(workspace=workspace, since=since, until=until, cases=cases, entries=entries, roles=roles,
@@ -188,7 +198,7 @@ def parse_schedule(words: list[str]) -> Schedule:
     matches = [n for n, name in enumerate(DAYS) if len(day_word) >= 3 and name.startswith(day_word)]
     if len(matches) != 1:
         raise BadCommand(f"{words[0]!r} isn't a day of the week. Use monday, tuesday, … sunday.")
-    if not hour_word.isdigit() or not 0 <= int(hour_word) <= 23:
+    if not hour_word.isdecimal() or not 0 <= int(hour_word) <= 23:  # isdigit() passes "²", which int() refuses
         raise BadCommand(f"{hour_word!r} isn't an hour. Use a whole hour from 0 to 23, e.g. 9 or 17.")
     return Schedule(day=matches[0], hour=int(hour_word))
 
@@ -217,13 +227,31 @@ def week_before(slot: datetime, tz) -> datetime:
     return datetime.combine(local.date() - WEEK, local.time(), tzinfo=tz).astimezone(timezone.utc)
 
 
+def following_slot(schedule: Schedule, *, previous: datetime | None, now: datetime, tz) -> datetime:
+    """The next slot after now, and at least GAP after the previous digest's slot (when there was one)."""
+    return next_slot(schedule, after=max(now, previous + GAP) if previous is not None else now, tz=tz)
+
+
+def window(message: OutboxMessage, tz) -> tuple[datetime, datetime]:
+    """What a slot's digest covers: from the previous digest's slot (or a week) up to its own slot."""
+    slot = datetime.fromisoformat(message.body["slot"])
+    since = message.body.get("since")
+    since = datetime.fromisoformat(since) if since else None
+    if since is None or not timedelta(0) < slot - since <= LONGEST:
+        since = week_before(slot, tz)
+    return since, slot
+
+
 def slot_key(workspace: str, slot: datetime) -> str:
     return f"{KIND}:{workspace}:{slot.astimezone(timezone.utc).isoformat()}"
 
 
-def slot_message(workspace: str, slot: datetime, *, now: datetime) -> OutboxMessage:
+def slot_message(workspace: str, slot: datetime, *, now: datetime, since: datetime | None = None) -> OutboxMessage:
+    body = {"slot": slot.astimezone(timezone.utc).isoformat()}
+    if since is not None:  # the previous digest's slot: this one picks up where it stopped
+        body["since"] = since.astimezone(timezone.utc).isoformat()
     return OutboxMessage(key=slot_key(workspace, slot), workspace=workspace, case_id=KIND, kind=KIND,
-                         body={"slot": slot.astimezone(timezone.utc).isoformat()}, owed_at=now, due=slot)
+                         body=body, owed_at=now, due=slot)
 
 
 async def owed_slots(store, *, workspace: str) -> list[OutboxMessage]:
@@ -256,16 +284,29 @@ async def seed_all(recovery) -> None:
 
 async def set_schedule(recovery, *, workspace: str, schedule: Schedule) -> datetime | None:
     """Keep the admin's day and hour and move the owed digest to the new slot in one write. The next slot
-    (None when off, or without a recovery channel yet)."""
+    (None when off, or without a recovery channel yet).
+
+    A digest whose slot has already come (it is being sent, or waits for a retry) is never dropped: it goes
+    out, and its sender owes the next one on the new schedule. A digest moved keeps its start (the previous
+    digest's slot), so no day goes unreported or is reported twice, and it never comes within a day of the
+    previous one."""
     store = recovery.store
     await store.put_reference(workspace=workspace, key=SCHEDULE,
                               value={"day": schedule.day, "hour": schedule.hour, "on": schedule.on})
     owed = await owed_slots(store, workspace=workspace)
     now = recovery.clock.now()
-    nxt = None
-    if schedule.on and await store.recovery_channel(workspace=workspace):
-        nxt = next_slot(schedule, after=now, tz=recovery.tz)
-    new = [slot_message(workspace, nxt, now=now)] if nxt else []
+    channel = await store.recovery_channel(workspace=workspace)
+    if schedule.on and channel:
+        current = [m for m in owed if datetime.fromisoformat(m.body["slot"]) <= now]
+        if current:  # it goes out as it is; what follows it is on the new schedule (DigestSender.deliver)
+            return following_slot(schedule, previous=datetime.fromisoformat(current[0].body["slot"]), now=now,
+                                  tz=recovery.tz)
+    nxt, new = None, []
+    if schedule.on and channel:
+        since = next((m.body["since"] for m in owed if m.body.get("since")), None)
+        since = datetime.fromisoformat(since) if since else None
+        nxt = following_slot(schedule, previous=since, now=now, tz=recovery.tz)
+        new = [slot_message(workspace, nxt, now=now, since=since)]
     stale = [m.key for m in owed if not new or m.key != new[0].key]  # the same slot again: it stays owed
     await recovery.outbox.owe(new, settles=stale[0] if stale else None)
     for key in stale[1:]:
@@ -303,16 +344,20 @@ class DigestSender:
 
     async def deliver(self, message: OutboxMessage, *, in_doubt: bool) -> None:
         store, tz = self.recovery.store, self.recovery.tz
-        slot = datetime.fromisoformat(message.body["slot"])
+        since, slot = window(message, tz)
         schedule = await schedule_of(store, workspace=message.workspace)
         channel = await store.recovery_channel(workspace=message.workspace)
         if schedule.on and channel:
-            if not await self.send(workspace=message.workspace, since=week_before(slot, tz), until=slot,
+            if not await self.send(workspace=message.workspace, since=since, until=slot,
                                    key=message.key, in_doubt=in_doubt):
                 # That platform is not set up in this process (yet): the digest stays owed, as the outbox does.
                 raise Retry(f"nothing sends digests for {message.workspace}'s recovery channel yet")
+        # Read again: an admin may have moved the schedule, or turned it off, while this one was being sent.
+        schedule = await schedule_of(store, workspace=message.workspace)
+        channel = await store.recovery_channel(workspace=message.workspace)
         now = self.recovery.clock.now()
         following = []
         if schedule.on and channel:  # the next slot after now: a bot down for weeks sends one, not a backlog
-            following = [slot_message(message.workspace, next_slot(schedule, after=max(now, slot), tz=tz), now=now)]
+            following = [slot_message(message.workspace, following_slot(schedule, previous=slot, now=now, tz=tz),
+                                      now=now, since=slot)]
         await store.add_outbox(messages=following, settles=message.key)

@@ -68,10 +68,38 @@ async def set_idle_minutes(store, *, workspace: str, text: str) -> int:
     return minutes
 
 
-async def saying_reminder_hour(store, *, workspace: str, text: str) -> str:
-    """`admin reminders <hour>`, answered in a sentence (both platforms)."""
+async def saying_reminder_hour(store, *, workspace: str, text: str, tz=None, now: datetime | None = None) -> str:
+    """`admin reminders <hour>`, answered in a sentence (both platforms). With the workspace's `tz` and `now`,
+    reminders already owed at the old hour move to the new one (bot/followups.move_reminders)."""
+    old = await reminder_hour(store, workspace=workspace)
     hour = await set_reminder_hour(store, workspace=workspace, text=text)
-    return f"Saved. Follow-up reminders now arrive at {hour:02d}:00 (workspace time) on their day."
+    moved = 0
+    if tz is not None and now is not None and hour != old:
+        moved = await move_reminders(store, workspace=workspace, old=old, new=hour, tz=tz, now=now)
+    also = f" The {moved} already scheduled move to it too." if moved > 1 else (
+        " The one already scheduled moves to it too." if moved else "")
+    return f"Saved. Follow-up reminders now arrive at {hour:02d}:00 (workspace time) on their day.{also}"
+
+
+async def move_reminders(store, *, workspace: str, old: int, new: int, tz, now: datetime) -> int:
+    """Reminders owed at the old hour of their day, not yet due, move to the new hour (a snoozed one keeps the
+    time it promised; one whose new time has passed stays). Each is re-owed and the old one settled in one write."""
+    moved = 0
+    for message in await store.owed_outbox():
+        if (message.kind != REMINDER or message.workspace != workspace or message.tried_at is not None
+                or message.due <= now):
+            continue
+        on = date.fromisoformat(message.body["on"])
+        due = reminder_at(on, hour=new, tz=tz)
+        if message.due != reminder_at(on, hour=old, tz=tz) or due <= now:
+            continue
+        body = {**message.body, "due": due.isoformat()}
+        later = OutboxMessage(key=f"reminder:{workspace}:{body['case']}:{body['round']}:{due.isoformat()}",
+                              workspace=workspace, case_id=message.case_id, kind=REMINDER, body=body,
+                              owed_at=now, due=due)
+        await store.add_outbox(messages=[later], settles=message.key)
+        moved += 1
+    return moved
 
 
 async def saying_idle_minutes(store, *, workspace: str, text: str) -> str:
@@ -139,27 +167,31 @@ async def owe_nudge(recovery, case: Case) -> None:
 
 # --- the owner's answers to a reminder -----------------------------------------------------------
 
-def check_answer(case: Case, actor: str) -> None:
-    """Only the owner answers a reminder, once, and only while the case is closed."""
+def check_answer(case: Case, actor: str, due: datetime | None = None) -> None:
+    """Only the owner answers a reminder, once, and only while the case is closed; and only its latest
+    reminder (`due`: when the tapped one was due), not one from before the case was reopened and closed again."""
     case.check_actor(actor)
     if not case.is_closed:
         raise StepNotOpen(f"{case.id} is open again; its checklist is in the case thread. Nothing changed.")
     if case.follow_up_outcome == HAPPY:
         raise StepNotOpen(f"You already followed up on {case.id}: they're happy. Nothing changed.")
+    if due is not None and case.reopenings and due <= case.reopenings[-1].at:
+        raise StepNotOpen(f"That reminder is from before {case.id} was reopened; answer its latest one "
+                          "instead. Nothing changed.")
 
 
-def happy(case: Case, *, actor: str) -> Case:
-    check_answer(case, actor)
+def happy(case: Case, *, actor: str, due: datetime | None = None) -> Case:
+    check_answer(case, actor, due)
     return replace(case, follow_up_outcome=HAPPY)
 
 
-def reopen(case: Case, *, actor: str, at: datetime) -> Case:
+def reopen(case: Case, *, actor: str, at: datetime, due: datetime | None = None) -> Case:
     """Still unhappy: back to the fix step, keeping the history (Case.reopenings holds the undone steps).
 
     The ledger holds at most one entry per case, so a case already given something keeps that
     compensation (its step stays done) and goes from fix straight to follow-up; a case where nothing
     was needed may give something this time."""
-    check_answer(case, actor)
+    check_answer(case, actor, due)
     gave = case.compensation is not None and not case.compensation.nothing
     kept = {step: done for step, done in case.done.items()
             if step in KEPT_ON_REOPEN or (step == Step.COMPENSATE and gave)}
@@ -172,12 +204,28 @@ def reopen(case: Case, *, actor: str, at: datetime) -> Case:
                                                 closed_at=case.closed_at)))
 
 
-def snoozed_until(due: datetime, *, now: datetime) -> datetime:
-    """A day after the reminder was due, and never in the past (a reminder read late)."""
-    later = due + SNOOZE
-    while later <= now:
-        later += SNOOZE
-    return later
+def recovering_time(case: Case) -> timedelta | None:
+    """The time spent recovering a closed case: open to first close, then each reopening to its next close.
+    The days between a close and the follow-up that reopened it are not (Case.time_to_recover counts them)."""
+    if not case.is_closed:
+        return None
+    spent, start = timedelta(0), case.opened_at
+    for reopening in case.reopenings:
+        spent += (reopening.closed_at or reopening.at) - start
+        start = reopening.at
+    return spent + (case.closed_at - start)
+
+
+def snoozed_until(due: datetime, *, now: datetime, tz=timezone.utc) -> datetime:
+    """The next day at the same hour of the workspace's clock (a day is a calendar day there: across a
+    clock change it is 23 or 25 hours), and never in the past (a reminder read late)."""
+    local = due.astimezone(tz)
+    days = 1
+    while True:
+        later = datetime.combine(local.date() + SNOOZE * days, local.time(), tzinfo=tz).astimezone(timezone.utc)
+        if later > now:
+            return later
+        days += 1
 
 
 def reminder_value(case_id: str, due: datetime) -> str:
@@ -199,14 +247,14 @@ class FollowUps:
     def __init__(self, recovery):
         self.recovery = recovery
 
-    async def done(self, *, workspace: str, case_id: str, actor: str) -> Case:
+    async def done(self, *, workspace: str, case_id: str, actor: str, due: datetime | None = None) -> Case:
         return await self.recovery.store.change_case(workspace=workspace, case_id=case_id,
-                                                     change=lambda case: happy(case, actor=actor))
+                                                     change=lambda case: happy(case, actor=actor, due=due))
 
-    async def reopen(self, *, workspace: str, case_id: str, actor: str) -> Case:
+    async def reopen(self, *, workspace: str, case_id: str, actor: str, due: datetime | None = None) -> Case:
         now = self.recovery.clock.now()
         case = await self.recovery.store.change_case(workspace=workspace, case_id=case_id,
-                                                     change=lambda case: reopen(case, actor=actor, at=now))
+                                                     change=lambda case: reopen(case, actor=actor, at=now, due=due))
         await owe_nudge(self.recovery, case)
         return case
 
@@ -215,8 +263,8 @@ class FollowUps:
         if due is None:
             raise Refusal("That button is out of date; wait for the next reminder.")
         case = await self.recovery.case(workspace=workspace, case_id=case_id)
-        check_answer(case, actor)
-        until = snoozed_until(due, now=self.recovery.clock.now())
+        check_answer(case, actor, due)
+        until = snoozed_until(due, now=self.recovery.clock.now(), tz=self.recovery.tz)
         current = reminder(case, due=due, now=due)
         await self.recovery.outbox.owe([reminder(case, due=until, now=self.recovery.clock.now())], settles=current.key)
         return until

@@ -15,10 +15,12 @@ from statistics import median
 
 from bot import catalogue
 from bot.cases import Case
+from bot.followups import recovering_time
 from bot.managers import Managers
+from bot.money import format_money
 from bot.periods import Period
 from bot.recovery import Recovery
-from bot.roles import Allowance, Role
+from bot.roles import DEFAULT_ROLE_NAME, Allowance, Role
 
 RECENT = timedelta(days=30)  # "my recent recoveries" and the root causes look this far back
 ROOT_CAUSES_SHOWN = 5
@@ -26,11 +28,14 @@ ROOT_CAUSES_SHOWN = 5
 
 @dataclass(frozen=True)
 class RoleSpend:
-    """What people in one role gave this week; the budget is each person's, per its period."""
+    """What people in one role gave in the role's own budget period (this week without a budget), and the
+    most one of them gave: the budget is each person's, so that is what stands against it."""
 
     role: Role
     spent: Decimal
     people: int  # how many people in the role gave something
+    period: Period = Period.WEEK  # the window `spent` covers: the role's budget period
+    most_by_one: Decimal = Decimal(0)  # the most one person in the role gave in that window
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ async def build_home(recovery: Recovery, *, workspace: str, person: str, is_admi
     week_starts, week_ends = Period.WEEK.window(at=now, tz=recovery.tz)
     since = min(week_starts, now - RECENT)
     until = max(week_ends, now) + timedelta(seconds=1)
-    cases = await recovery.store.cases(workspace=workspace, since=since, until=until)
+    cases = await recovery.store.closed_cases(workspace=workspace, since=since, until=until)  # whenever opened
     recent = sorted((c for c in cases if c.owner == person and c.is_closed and c.closed_at >= now - RECENT),
                     key=lambda c: c.closed_at, reverse=True)
     home = Home(person=person, currency=recovery.currency, now=now,
@@ -102,24 +107,49 @@ async def _team(recovery: Recovery, *, workspace: str, now: datetime, week: tupl
     starts, ends = week
     still_open = await recovery.store.team_open_cases(workspace=workspace)
     recovered = [c for c in cases if c.is_closed and starts <= c.closed_at < ends]
-    entries = await recovery.store.ledger(workspace=workspace, since=starts, until=ends)
-    spent: dict[str, Decimal] = {}
-    givers: dict[str, set[str]] = {}
-    for entry in entries:
-        spent[entry.role] = spent.get(entry.role, Decimal(0)) + entry.amount
-        givers.setdefault(entry.role, set()).add(entry.employee)
-    known = {role.name: role for role in roles}
-    for name in spent.keys() - known.keys():  # a role given under, since removed or renamed
-        known[name] = Role(workspace=workspace, name=name, limit=Decimal(0), budget=None)
-    spend = tuple(RoleSpend(role=role, spent=spent.get(name, Decimal(0)), people=len(givers.get(name, ())))
-                  for name, role in sorted(known.items()))
-    times = [c.time_to_recover for c in recovered]
+    spend = await _spend(recovery, workspace=workspace, now=now, roles=roles)
+    times = [recovering_time(c) for c in recovered]  # a reopened case: not the days waiting for its follow-up
     causes = Counter(" ".join(c.root_cause.split()).lower() for c in cases
                      if c.root_cause.strip() and c.is_closed and c.closed_at >= now - RECENT)
     return Team(open_cases=tuple((c, now - c.opened_at) for c in still_open), spend=spend,
                 recoveries_this_week=len(recovered),
                 median_time_to_recover=timedelta(seconds=median(t.total_seconds() for t in times)) if times else None,
                 root_causes=tuple(causes.most_common(ROOT_CAUSES_SHOWN)), week_starts=starts)
+
+
+async def _spend(recovery: Recovery, *, workspace: str, now: datetime, roles: list[Role]) -> tuple[RoleSpend, ...]:
+    """Each role's spend in its own budget period (a monthly budget against this month, not this week)."""
+    windows = {period: period.window(at=now, tz=recovery.tz) for period in Period}
+    since = min(start for start, _ in windows.values())
+    until = max(end for _, end in windows.values())
+    entries = await recovery.store.ledger(workspace=workspace, since=since, until=until)
+    known = {role.name: role for role in roles}
+    for entry in entries:  # a role given under, since removed or renamed
+        known.setdefault(entry.role, Role(workspace=workspace, name=entry.role, limit=Decimal(0), budget=None))
+    spend = []
+    for name, role in sorted(known.items()):
+        period = role.budget.period if role.budget is not None else Period.WEEK
+        starts, ends = windows[period]
+        by_person: dict[str, Decimal] = {}
+        for entry in entries:
+            if entry.role == name and starts <= entry.at < ends:
+                by_person[entry.employee] = by_person.get(entry.employee, Decimal(0)) + entry.amount
+        spend.append(RoleSpend(role=role, spent=sum(by_person.values(), Decimal(0)), people=len(by_person),
+                               period=period, most_by_one=max(by_person.values(), default=Decimal(0))))
+    return tuple(spend)
+
+
+def spend_line(line: RoleSpend, currency: str) -> str:
+    """"$60 given this month by 2 people · budget $300 a person per month, the most one gave $45"."""
+    people = f" by {line.people} {'person' if line.people == 1 else 'people'}" if line.people else ""
+    text = f"{format_money(line.spent, currency)} given {line.period.this}{people}"
+    budget = line.role.budget
+    if budget is None:
+        return text + " · no period budget"
+    text += f" · budget {format_money(budget.amount, currency)} a person per {budget.period.value}"
+    if line.people > 1:
+        text += f", the most one gave {format_money(line.most_by_one, currency)}"
+    return text
 
 
 async def catalogue_lines(recovery: Recovery, workspace: str) -> tuple[str, ...]:
@@ -133,6 +163,9 @@ async def managing_sentence(recovery: Recovery, *, workspace: str, role: str, ma
     roles = await Managers(recovery=recovery).set_managing(workspace=workspace, role=role, managing=managing)
     name = role.strip().lower()
     now = ", ".join(sorted(roles)) or "none (admins always are)"
+    if managing and name == DEFAULT_ROLE_NAME:  # worth saying: it is most of the team
+        return (f"Saved. People in {name} are managers now, and everyone without a role is {name}: they all see "
+                f"the team's recoveries and can approve top-ups. Managing roles: {now}.")
     if managing:
         return f"Saved. People in {name} are managers now: they see the team's recoveries. Managing roles: {now}."
     return f"Saved. {name} is no longer a managing role. Managing roles: {now}."

@@ -24,6 +24,13 @@ REASON_MAX = 500
 PENDING, APPROVED, DENIED = "pending", "approved", "denied"
 
 
+def settled_without_waiting(case: Case) -> bool:
+    """The request still waits, but its person gave within their allowance (or chose "Nothing needed")
+    meanwhile: there is nothing left for a manager to decide, so its Approve / Deny go."""
+    return (case.top_up is not None and case.top_up.status == PENDING
+            and (Step.COMPENSATE in case.done or case.is_closed))
+
+
 class NoNeedToAsk(Refusal):
     """The amount is within what the person may give themselves: they just give it."""
 
@@ -76,10 +83,20 @@ class TopUps:
         item = await self.recovery.kind(workspace=workspace, kind=kind)
         return f"Ask a manager for {self.money(item.value(amount_text, currency=self.recovery.currency))}"
 
+    def why_not_ask(self, case: Case) -> str | None:
+        """Why this case can't ask (again) — a request already waits, or was denied — or None when it can."""
+        try:
+            self._check_can_ask(case)
+        except Refusal as refusal:
+            return refusal.sentence
+        return None
+
     def _check_can_ask(self, case: Case) -> None:
         top_up = case.top_up
         if top_up is None:
             return
+        if top_up.status == PENDING and top_up.post is None and Step.COMPENSATE not in case.done:
+            return  # never posted where a manager could see it (a restart, a refused post): asking again is fine
         if top_up.status == PENDING:
             raise Refusal(f"You already asked for {self.money(top_up.amount)} on {case.id}; a manager will answer "
                           "in this thread. Meanwhile you can give within your allowance.")

@@ -70,6 +70,7 @@ class Field(StrEnum):
     HOME_PER_CASE = "home_per_case"
     HOME_BUDGET = "home_budget"
     HOME_PERIOD = "home_period"
+    HOME_MANAGING = "home_managing"
     HOME_PERSON = "home_person"
     HOME_ROLE = "home_role"
     HOME_CHANNEL = "home_channel"

@@ -6,16 +6,16 @@ a channel, forge a link or push a block past Slack's limits.
 """
 
 import json
-from datetime import date, timedelta
+from datetime import date, timedelta, timezone
 
 from bot.cases import Case
 from bot.catalogue import as_items
-from bot.topups import REASON_MAX
+from bot.topups import REASON_MAX, settled_without_waiting
 from bot.checklist import CHECKLIST, GUIDANCE, Step
 from bot.roles import Allowance, Role, describe_role
 from cards.ids import Action, Field, Form, button_value
 from cards.text import clip, escape, safe
-from cards.words import STEP_NAMES, day, duration, given, progress, top_up_status
+from cards.words import STEP_NAMES, day, duration, given, progress, recovered_in, top_up_status
 from bot.money import format_money
 from bot.learning import CHANGE_NOTE_MAX
 
@@ -66,7 +66,7 @@ def case_card(case: Case, *, now=None) -> tuple[str, list[dict]]:
     if case.is_closed:
         follow = day(case.follow_up_on) if case.follow_up_on else "none"
         blocks.append(_context(f"Given: {escape(given(case))} · Time to recover: "
-                               f"{duration(case.time_to_recover.total_seconds())} · Follow-up: {follow}"))
+                               f"{recovered_in(case)} · Follow-up: {follow}"))
     elif not case.owner:  # opened from a low survey score: the first to tap owns it
         blocks.append({"type": "actions", "elements": [
             _button("Take it", Action.TAKE, button_value(case.id), style="primary")]})
@@ -161,7 +161,7 @@ def _done_step(case: Case, step: Step, title: str) -> tuple[str, list[dict]]:
 
 def closing_message(case: Case, *, summary_channel: str | None, summary_failed: bool = False) -> tuple[str, list[dict]]:
     """The last thread message: closed, how fast, and where the summary went."""
-    took = duration(case.time_to_recover.total_seconds())
+    took = recovered_in(case)
     line = f"🎉 *{case.id} is closed.* Recovered in {took}."
     if summary_channel and not summary_failed:
         where = f"The summary is in <#{summary_channel}>."
@@ -176,7 +176,7 @@ def closing_message(case: Case, *, summary_channel: str | None, summary_failed: 
 
 def summary(case: Case) -> tuple[str, list[dict]]:
     """The closing post for managers: who, customer, what happened, said and done, given, how fast, follow-up."""
-    took = duration(case.time_to_recover.total_seconds()) if case.is_closed else "—"
+    took = recovered_in(case)  # a reopened case also says how long of it was spent recovering
     follow = day(case.follow_up_on) if case.follow_up_on else "none"
     fields = [
         f"*Who*\n<@{case.owner}>",
@@ -359,8 +359,14 @@ def default_follow_up(today: date) -> date:
 def catalogue_message(items, *, currency: str) -> tuple[str, list[dict]]:
     """`/recover admin catalogue`: what people can pick when they give, in order."""
     lines = [f"• {escape(item.label(currency))}" for item in as_items(items)]
+    sections = ["*Compensation catalogue*"]  # as many sections as the items need: one holds 3000 characters
+    for line in lines:
+        if len(sections[-1]) + 1 + len(line) > SECTION_MAX:
+            sections.append(line)
+        else:
+            sections[-1] += "\n" + line
     return "Compensation catalogue", [
-        _section("*Compensation catalogue*\n" + "\n".join(lines)),
+        *(_section(text) for text in sections),
         _context("Add: `/recover admin catalogue add Free dessert 8 🍰` (or `add 20% off the bill 20%`; quote a "
                  "name that ends in a number). Remove: `/recover admin catalogue remove Free dessert`."),
     ]
@@ -375,7 +381,10 @@ def top_up_request(case: Case, *, kind: str, currency: str) -> tuple[str, list[d
                  f"{safe(case.what_happened, 200)}"),
         _section(f"*Why:* {safe(top_up.reason, 1000)}"),
     ]
-    if top_up.status == "pending":
+    if settled_without_waiting(case):  # given within the allowance meanwhile: nothing left to decide
+        blocks.append(_context(f"☑️ <@{case.owner}> settled it without waiting: {escape(given(case))}. "
+                               "Nothing to decide."))
+    elif top_up.status == "pending":
         blocks.append({"type": "actions", "elements": [
             _button(f"Approve {money}", Action.TOP_UP_APPROVE, button_value(case.id, Step.COMPENSATE), style="primary"),
             _button("Deny", Action.TOP_UP_DENY, button_value(case.id, Step.COMPENSATE), style="danger"),
@@ -407,9 +416,20 @@ def top_up_note(case: Case, *, currency: str, allowance: Allowance | None = None
 
 # --- follow-up reminders and idle nudges (bot/followups.py) -------------------------------------
 
-def _follow_up_with(case: Case) -> str:
-    """Whom to follow up with: the customer when one was named, else what happened."""
-    return case.customer or case.what_happened
+def _follow_up_with(case: Case, limit: int = 200) -> str:
+    """"Follow up with table 4 (R-1042)"; without a customer reference (none named, or erased by retention)
+    "Follow up with the customer of R-1042" (what happened is said with it). Plain text: escape it to show it."""
+    if case.customer:
+        return f"Follow up with {clip(case.customer, limit)} ({case.id})"
+    return f"Follow up with the customer of {case.id}"
+
+
+def _erased_note(case: Case) -> list[dict]:
+    """Retention erased the customer reference: say so, or the owner can't tell whom to call."""
+    if case.erased_at is None:
+        return []
+    from cards.words import ERASED_NOTE
+    return [_context(escape(ERASED_NOTE))]
 
 
 def reminder_message(case: Case, *, due) -> tuple[str, list[dict]]:
@@ -417,27 +437,31 @@ def reminder_message(case: Case, *, due) -> tuple[str, list[dict]]:
     from bot.followups import reminder_value  # what the buttons carry, read back by the same module
     value = reminder_value(case.id, due)
     blocks = [
-        _section(f"⏰ *Follow up with {safe(_follow_up_with(case), 300)}* ({case.id})"),
+        _section(f"⏰ *{escape(_follow_up_with(case, 300))}*"),
         _context(f"What happened: {safe(case.what_happened, 500)} · Given: {escape(given(case))}"),
+        *_erased_note(case),
         {"type": "actions", "elements": [
             _button("Done — they're happy", Action.REMINDER_DONE, value, style="primary"),
             _button("Still unhappy — reopen", Action.REMINDER_REOPEN, value, style="danger"),
             _button("Snooze a day", Action.REMINDER_SNOOZE, value),
         ]},
     ]
-    return escape(f"Follow up with {clip(_follow_up_with(case), 200)} ({case.id})"), blocks
+    about = "" if case.customer or case.erased_at else f": {clip(case.what_happened, 120)}"
+    return escape(_follow_up_with(case) + about), blocks
 
 
 def reminder_answered(case: Case, answer: str) -> tuple[str, list[dict]]:
     """The reminder DM once answered (in place, without its buttons): `answer` says what happened."""
-    line = f"Follow up with {safe(_follow_up_with(case), 300)} ({case.id}): {escape(answer)}"
-    return escape(f"Follow up with {clip(_follow_up_with(case), 200)} ({case.id}): {answer}"), [_section(line)]
+    line = f"{escape(_follow_up_with(case, 300))}: {escape(answer)}"
+    return escape(f"{_follow_up_with(case)}: {answer}"), [_section(line)]
 
 
 def nudge_message(case: Case, *, now) -> tuple[str, list[dict]]:
     """"R-1042 has been open 15 min — next: fix", to the owner, once."""
     step = STEP_NAMES[case.current_step].lower() if case.current_step else "close it"
-    line = f"{case.id} has been open {duration((now - case.opened_at).total_seconds())} — next: {step}"
+    since = case.reopenings[-1].at if case.reopenings else case.opened_at  # reopened: since then
+    again = " again for" if case.reopenings else ""
+    line = f"{case.id} has been open{again} {duration((now - since).total_seconds())} — next: {step}"
     return escape(line), [_section(f"⏳ *{escape(line)}*"),
                           _context(f"What happened: {safe(case.what_happened, 500)} · The checklist is in its thread.")]
 
@@ -449,6 +473,15 @@ def reopened_notice(case: Case) -> tuple[str, list[dict]]:
     return escape(line), [_section(f"↩️ {safe(line, 1000)}")]
 
 
+def _clock_time(at) -> str:
+    """A moment as each reader's own clock shows it ("14:30"), "14:30 UTC" where Slack can't localise."""
+    return f"<!date^{int(at.timestamp())}^{{time}}|{at.astimezone(timezone.utc):%H:%M} UTC>"
+
+
 def case_age(case: Case, *, now) -> str:
-    """"open 25 min": how long an open case has been open, as the card is drawn ("" once closed)."""
-    return "" if case.is_closed else f"open {duration((now - case.opened_at).total_seconds())}"
+    """"⏱️ open 25 min as of 14:30 (opened 14:05)": how long an open case has been open when the card was
+    drawn, and when that was, so a card not redrawn since never claims a stale age as current ("" once closed)."""
+    if case.is_closed:
+        return ""
+    return (f"⏱️ open {duration((now - case.opened_at).total_seconds())} as of {_clock_time(now)} "
+            f"(opened {_clock_time(case.opened_at)})")

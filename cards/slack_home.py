@@ -5,13 +5,13 @@ characters) and says how many more there are, so a busy workspace never makes Sl
 """
 
 from bot.cases import Case
-from bot.home import Home
+from bot.home import Home, spend_line
 from bot.periods import Period
 from bot.roles import Role, describe_role
 from cards.ids import Action, Field, Form
 from cards.slack import SECTION_MAX, _button, _context, _modal, _plain, _section, _text_input
 from cards.text import clip, escape, safe
-from cards.words import STEP_NAMES, duration, given
+from cards.words import STEP_NAMES, duration, given, recovered_in
 
 HOME_BLOCKS_MAX = 100
 MINE_SHOWN = 15
@@ -38,6 +38,11 @@ def _listing(title: str, lines: list[str], *, empty: str, shown: int) -> dict:
     return _section(text)
 
 
+def _typed(text: str, limit: int) -> str:
+    """What a person typed, on one line of a list (a line break in it would start a new bullet), escaped."""
+    return safe(" ".join((text or "").split()), limit)
+
+
 def _case_name(case: Case, links: dict[str, str]) -> str:
     link = links.get(case.id)
     return f"<{link}|{case.id}>" if link else case.id
@@ -52,12 +57,12 @@ def home_view(home: Home, *, links: dict[str, str] | None = None) -> dict:
         _section(f"*{escape(allowance.describe())}*"),
         _context(f"Your role: {escape(describe_role(allowance.role, home.currency))}. Inside it, no approval needed."),
     ]
-    mine = [f"• {_case_name(c, links)} · {safe(c.what_happened, 80)} · next: "
+    mine = [f"• {_case_name(c, links)} · {_typed(c.what_happened, 80)} · next: "
             f"{STEP_NAMES[c.current_step] if c.current_step else 'closing'}" for c in home.open_cases]
     blocks.append(_listing("Your open cases", mine, empty="None. 🎉 Type `/recover what happened` to open one.",
                            shown=MINE_SHOWN))
-    recent = [f"• {c.id} · {safe(c.what_happened, 60)} · {safe(given(c), 80)} · "
-              f"{duration(c.time_to_recover.total_seconds())}" for c in home.recent]
+    recent = [f"• {c.id} · {_typed(c.what_happened, 60)} · {safe(given(c), 80)} · "
+              f"{recovered_in(c)}" for c in home.recent]
     blocks.append(_listing("Recovered by you in the last 30 days", recent, empty="None yet.", shown=RECENT_SHOWN))
     if home.team is not None:
         blocks += _team(home, links)
@@ -77,27 +82,15 @@ def _team(home: Home, links: dict[str, str]) -> list[dict]:
             {"type": "mrkdwn", "text": f"*Median time to recover*\n{took}"},
         ]},
     ]
-    still_open = [f"• {_case_name(c, links)} · {safe(c.what_happened, 60)} · "
+    still_open = [f"• {_case_name(c, links)} · {_typed(c.what_happened, 60)} · "
                   f"{safe(c.owner_name, 40) if c.owner else 'waiting for someone to take it'} · "
                   f"open {duration(age.total_seconds())}" for c, age in team.open_cases]
     blocks.append(_listing(f"Open cases ({len(still_open)})", still_open, empty="None. 🎉", shown=TEAM_SHOWN))
-    spend = []
-    for line in team.spend:
-        budget = line.role.budget
-        against = (f" · budget {_money(budget.amount, home.currency)} a person per {budget.period.value}"
-                   if budget else " · no period budget")
-        people = f" by {line.people} {'person' if line.people == 1 else 'people'}" if line.people else ""
-        spend.append(f"• *{escape(line.role.name)}*: {_money(line.spent, home.currency)} given{people}{against}")
-    blocks.append(_listing("Given this week, by role", spend, empty="Nothing given yet this week.", shown=ROLES_SHOWN))
+    spend = [f"• *{escape(line.role.name)}*: {escape(spend_line(line, home.currency))}" for line in team.spend]
+    blocks.append(_listing("Given this period, by role", spend, empty="No roles yet.", shown=ROLES_SHOWN))
     causes = [f"• {safe(cause, 120)} · {count}" for cause, count in team.root_causes]
     blocks.append(_listing("Top root causes (30 days)", causes, empty="None recorded yet.", shown=10))
     return blocks
-
-
-def _money(amount, currency: str) -> str:
-    from bot.money import format_money
-
-    return escape(format_money(amount, currency))
 
 
 def _settings(home: Home) -> list[dict]:
@@ -109,8 +102,8 @@ def _settings(home: Home) -> list[dict]:
         {"type": "divider"},
         {"type": "header", "text": _plain("Settings (admins)")},
         _listing("Roles, limits and budgets", roles, empty="None.", shown=ROLES_SHOWN),
-        _context(f"People without a role get *staff*. Managing roles see the team: "
-                 f"`/recover admin manager <role> on|off`. Recovery channel: {where}"),
+        _context(f"People without a role get *staff*. People in a *managing* role see the team and approve "
+                 f"top-ups (mark a role in Edit roles and limits). Recovery channel: {where}"),
         _listing("Compensation catalogue", [f"• {safe(line, 200)}" for line in settings.catalogue], empty="Empty.",
                  shown=40),
         {"type": "actions", "elements": [
@@ -138,20 +131,31 @@ def _select(field: Field, label: str, options: list[dict], *, initial: dict | No
     return {"type": "input", "block_id": field.value, "label": _plain(label, 2000), "element": element}
 
 
-def roles_form(roles: list[Role], *, currency: str) -> dict:
-    """Create a role or change its limits: as `/recover admin limit <role> <per-case> [<budget>/<period>]`."""
+MANAGING_CHOICES = (("Leave as it is", "keep"), ("Managers: they see the team and approve top-ups", "on"),
+                    ("Not managers", "off"))  # (what the admin reads, the value)
+
+
+def roles_form(roles: list[Role], *, currency: str, managing: frozenset[str] = frozenset()) -> dict:
+    """Create a role or change its limits: as `/recover admin limit <role> <per-case> [<budget>/<period>]`;
+    and mark it managing or not, as `/recover admin manager <role> on|off`."""
     periods = _options([(f"per {p.value}", p.value) for p in Period])
     week = next(o for o in periods if o["value"] == Period.WEEK.value)
-    current = "\n".join(f"• {escape(describe_role(role, currency))}" for role in roles[:ROLES_SHOWN])
+    choices = _options(list(MANAGING_CHOICES))
+    current = "\n".join(f"• {escape(describe_role(role, currency))}" + (" · *managing*" if role.name in managing else "")
+                        for role in roles[:ROLES_SHOWN])
     return _modal(Form.HOME_ROLES, "Roles and limits", [
         _section(clip(f"*Roles now*\n{current}" if current else "*No roles yet.*", SECTION_MAX)),
         _text_input(Field.HOME_ROLE_NAME, "Role (a new name creates it)", multiline=False, max_length=32,
                     placeholder="server, shift-lead"),
         _text_input(Field.HOME_PER_CASE, f"Most one case may cost ({currency})", multiline=False, max_length=20,
                     placeholder="e.g. 25"),
-        _text_input(Field.HOME_BUDGET, f"Budget per person ({currency}); empty: no budget", multiline=False,
-                    max_length=20, optional=True, placeholder="e.g. 100"),
+        _text_input(Field.HOME_BUDGET, f"Budget per person ({currency})", multiline=False,
+                    max_length=20, optional=True, placeholder="e.g. 100, or none"),
         _select(Field.HOME_PERIOD, "Budget period", periods, initial=week),
+        _context("Leave the budget empty to keep a role's current one; type *none* to remove it."),
+        {"type": "input", "block_id": Field.HOME_MANAGING.value, "label": _plain("Are its people managers?", 2000),
+         "element": {"type": "radio_buttons", "action_id": Field.HOME_MANAGING.value, "options": choices,
+                     "initial_option": choices[0]}},
     ], {}, "Save")
 
 
@@ -180,11 +184,11 @@ def channel_form(current: str | None) -> dict:
 
 
 def catalogue_form(lines: tuple[str, ...]) -> dict:
-    """Add one thing people can give, or remove one (to change an item: remove it, then add it again)."""
-    current = "\n".join(f"• {safe(line, 200)}" for line in lines[:60])
+    """Add one thing people can give, change one (its name typed again), or remove one."""
     return _modal(Form.HOME_CATALOGUE, "Catalogue", [
-        _section(clip(f"*What people can give now*\n{current}" if current else "*The catalogue is empty.*",
-                      SECTION_MAX)),
+        _listing("What people can give now", [f"• {safe(line, 200)}" for line in lines], empty="Nothing yet.",
+                 shown=len(lines)),
+        _context("Type an item's name to change it, or tick Remove to take it out."),
         _text_input(Field.HOME_ITEM_NAME, "Name", multiline=False, max_length=40, placeholder="Free dessert"),
         _text_input(Field.HOME_ITEM_VALUE, "Default value, or a percent of the bill", multiline=False, max_length=20,
                     optional=True, placeholder="8, or 20%"),

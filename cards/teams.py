@@ -17,7 +17,7 @@ clients; both carry the same `verb` from cards.ids, so builders and handlers can
 
 import json
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, timedelta, timezone
 from enum import StrEnum
 
 from bot.cases import Case
@@ -25,10 +25,11 @@ from bot.checklist import CHECKLIST, GUIDANCE, Step
 from bot.catalogue import as_items
 from bot.money import decimals, format_money
 from bot.topups import REASON_MAX as TOP_UP_REASON_MAX
+from bot.topups import settled_without_waiting
 from bot.roles import Allowance, Role, describe_role
 from bot.learning import CHANGE_NOTE_MAX
 from cards.ids import Action, Field, Form, button_value
-from cards.words import STEP_NAMES, day, duration, given, progress, top_up_status
+from cards.words import STEP_NAMES, day, duration, given, progress, recovered_in, top_up_status
 from cards.text import clip
 
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -139,7 +140,7 @@ def case_card(case: Case, *, now=None) -> tuple[str, dict]:
     actions = []
     if case.is_closed:
         follow = day(case.follow_up_on) if case.follow_up_on else "none"
-        body.append(_facts(("Given", given(case)), ("Time to recover", duration(case.time_to_recover.total_seconds())),
+        body.append(_facts(("Given", given(case)), ("Time to recover", recovered_in(case)),
                            ("Follow-up", follow)))
     elif not case.owner:  # opened from a low survey score: the first to tap owns it
         body.append(_words("Whoever takes it owns the recovery; the checklist then follows this card.", subtle=True))
@@ -212,7 +213,8 @@ def _compensate(value: dict, allowance: Allowance | None, catalogue, *,
          "isRequired": True, "errorMessage": "Pick what you are giving.",
          "choices": [{"title": item.label(allowance.currency), "value": item.name} for item in items],
          "value": items[0].name},
-        {"type": "Input.Number", "id": Field.AMOUNT.value, "label": f"Value ({allowance.currency})",
+        {"type": "Input.Number", "id": Field.AMOUNT.value, "label": f"Value ({allowance.currency})" if not any(
+            item.percent is not None for item in items) else f"Value, or the bill for a % off ({allowance.currency})",
          "placeholder": "e.g. 12.50", "min": 1 / 10 ** decimals(allowance.currency), "isRequired": not defaults,
          "errorMessage": f"Type an amount up to {allowance.money(allowance.most)}."},
         *([_words(hint.strip(), subtle=True, spacing="Small")] if hint else []),
@@ -277,7 +279,7 @@ def _done_step(case: Case, step: Step, title: str) -> tuple[str, dict]:
 
 def closing_card(case: Case, *, channel_name: str | None, summary_failed: bool = False) -> tuple[str, dict]:
     """The last message in the case's thread: closed, how fast, and where the summary went."""
-    took = duration(case.time_to_recover.total_seconds())
+    took = recovered_in(case)
     body = [_words(f"🎉 {case.id} is closed. Recovered in {took}.", weight="Bolder")]
     if channel_name is not None and not summary_failed:
         body.append(_typed(channel_name, label="The summary is in ", chars=100, wire=600))
@@ -295,7 +297,7 @@ def closing_card(case: Case, *, channel_name: str | None, summary_failed: bool =
 def summary(case: Case, *, recognised: Sequence[str] = ()) -> tuple[str, dict]:
     """The closing post for managers: who, customer, what happened, said and done, given, how fast, follow-up,
     why it happened; and *Recognise* for managers (`recognised`: the names of those who did)."""
-    took = duration(case.time_to_recover.total_seconds()) if case.is_closed else "—"
+    took = recovered_in(case)  # a reopened case also says how long of it was spent recovering
     follow = day(case.follow_up_on) if case.follow_up_on else "none"
     body = [
         _words(f"Recovered: {case.id}", weight="Bolder", size="Large"),
@@ -420,10 +422,11 @@ def welcome(*, in_channel: bool) -> tuple[str, dict]:
 # --- "Recover from this" (the message extension's dialog) ------------------------------------
 
 def from_message_form(*, what: str, source: str, what_max: int, customer_max: int,
-                      problem: str = "") -> dict:
+                      problem: str = "", customer: str = "", form: str = "") -> dict:
     """The dialog a message's "Recover from this" opens: what happened, prefilled with the message, and for whom.
     A dialog's buttons are Action.Submit (Teams sends them as composeExtension/submitAction); `source` rides in
-    its data. `problem` is why the last try was refused, shown above the form with what was typed kept."""
+    its data, and so does `form` (this dialog's one-time id: a double tap opens one case). `problem` is why the
+    last try was refused, shown above the form with what was typed (`what`, `customer`) kept."""
     body = [_words("New recovery from a message", weight="Bolder", size="Medium")]
     if problem:
         body.append(_typed(problem, chars=500, wire=3000))
@@ -432,20 +435,41 @@ def from_message_form(*, what: str, source: str, what_max: int, customer_max: in
          "maxLength": what_max, "value": fit(what, chars=what_max, wire=12000), "isRequired": True,
          "errorMessage": "Say what happened, e.g. cold soup, waited 40 min."},
         {"type": "Input.Text", "id": Field.CUSTOMER.value, "label": "Customer or table (optional)",
-         "maxLength": customer_max, "placeholder": "table 4, room 212, order #5531"},
+         "maxLength": customer_max, "placeholder": "table 4, room 212, order #5531",
+         **({"value": fit(customer, chars=customer_max, wire=3000)} if customer else {})},
     ]
     if source:
         body.append(_words("The case will link back to the message.", subtle=True))
     return _card(body, fallback="New recovery from a message",
                  actions=[{"type": "Action.Submit", "title": "Open case", "style": "positive",
-                           "data": {"source": source} if source else {}}])
+                           "data": {**({"source": source} if source else {}), **({"form": form} if form else {})}}])
 
 
 # --- follow-up reminders and idle nudges (bot/followups.py) -------------------------------------
 
-def _follow_up_with(case: Case) -> str:
-    """Whom to follow up with: the customer when one was named, else what happened."""
-    return case.customer or case.what_happened
+def _follow_up_with(case: Case) -> dict:
+    """"Follow up with table 4"; without a customer reference (none named, or erased by retention) "the
+    customer of R-1042" (what happened is said with it). The customer is typed text: a TextRun."""
+    if case.customer:
+        return _typed(case.customer, label="Follow up with ", chars=300, wire=1500)
+    return _words(f"Follow up with the customer of {case.id}")
+
+
+def _follow_up_line(case: Case) -> str:
+    """The notification: "Follow up with table 4 (R-1042)" or "Follow up with the customer of R-1042: cold soup"."""
+    if case.customer:
+        return f"Follow up with {fit(case.customer, chars=120, wire=720)} ({case.id})"
+    if case.erased_at is not None:
+        return f"Follow up with the customer of {case.id}"
+    return f"Follow up with the customer of {case.id}: {fit(case.what_happened, chars=120, wire=720)}"
+
+
+def _erased_note(case: Case) -> list[dict]:
+    """Retention erased the customer reference: say so, or the owner can't tell whom to call."""
+    if case.erased_at is None:
+        return []
+    from cards.words import ERASED_NOTE  # one sentence for both platforms
+    return [_words(ERASED_NOTE, subtle=True)]
 
 
 def reminder_card(case: Case, *, due) -> tuple[str, dict]:
@@ -454,8 +478,9 @@ def reminder_card(case: Case, *, due) -> tuple[str, dict]:
     data = {"value": reminder_value(case.id, due)}
     body = [
         _words(f"⏰ Follow up ({case.id})", weight="Bolder", size="Medium"),
-        _typed(_follow_up_with(case), label="Follow up with ", chars=300, wire=1500),
+        _follow_up_with(case),
         _typed(case.what_happened, label="What happened: ", chars=500, wire=3000, subtle=True),
+        *_erased_note(case),
         _facts(("Given", given(case))),
     ]
     actions = [
@@ -463,14 +488,14 @@ def reminder_card(case: Case, *, due) -> tuple[str, dict]:
         execute("Still unhappy — reopen", Action.REMINDER_REOPEN, data, inputs=False),
         execute("Snooze a day", Action.REMINDER_SNOOZE, data, inputs=False),
     ]
-    text = _notify(f"Follow up with {fit(_follow_up_with(case), chars=120, wire=720)} ({case.id})")
+    text = _notify(_follow_up_line(case))
     return text, _card(body, fallback=text, actions=actions)
 
 
 def reminder_answered(case: Case, answer: str) -> tuple[str, dict]:
     """The reminder once answered, without its buttons: `answer` says what happened."""
     body = [_words(f"Follow up ({case.id})", weight="Bolder", size="Medium"),
-            _typed(_follow_up_with(case), label="Follow up with ", chars=300, wire=1500),
+            _follow_up_with(case),
             _words(answer)]
     text = _notify(f"{case.id}: {answer}")
     return text, _card(body, fallback=text)
@@ -479,7 +504,9 @@ def reminder_answered(case: Case, answer: str) -> tuple[str, dict]:
 def nudge_card(case: Case, *, now) -> tuple[str, dict]:
     """"R-1042 has been open 15 min — next: fix", to the owner, once."""
     step = STEP_NAMES[case.current_step].lower() if case.current_step else "close it"
-    line = f"{case.id} has been open {duration((now - case.opened_at).total_seconds())} — next: {step}"
+    since = case.reopenings[-1].at if case.reopenings else case.opened_at  # reopened: since then
+    again = " again for" if case.reopenings else ""
+    line = f"{case.id} has been open{again} {duration((now - since).total_seconds())} — next: {step}"
     body = [_words(f"⏳ {line}", weight="Bolder"),
             _typed(case.what_happened, label="What happened: ", chars=500, wire=3000, subtle=True)]
     return _notify(line), _card(body, fallback=_notify(line))
@@ -494,9 +521,18 @@ def reopened_card(case: Case) -> tuple[str, dict]:
     return text, _card(body, fallback=text)
 
 
+def _clock_time(at) -> str:
+    """A moment as each reader's own clock shows it: Adaptive Cards' TIME() function (RFC 3339, in UTC)."""
+    return f"{{{{TIME({at.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ})}}}}"
+
+
 def case_age(case: Case, *, now) -> str:
-    """"open 25 min": how long an open case has been open, as the card is drawn ("" once closed)."""
-    return "" if case.is_closed else f"open {duration((now - case.opened_at).total_seconds())}"
+    """"⏱️ open 25 min as of 14:30 (opened 14:05)": how long an open case has been open when the card was
+    drawn, and when that was, so a card not redrawn since never claims a stale age as current ("" once closed)."""
+    if case.is_closed:
+        return ""
+    return (f"⏱️ open {duration((now - case.opened_at).total_seconds())} as of {_clock_time(now)} "
+            f"(opened {_clock_time(case.opened_at)})")
 
 
 # --- the compensation catalogue and top-ups (bot/catalogue.py, bot/topups.py) ----------------
@@ -524,7 +560,10 @@ def top_up_request(case: Case, *, kind: str, currency: str) -> tuple[str, dict]:
     ]
     actions = []
     value = {"value": button_value(case.id, Step.COMPENSATE)}
-    if top_up.status == "pending":
+    if settled_without_waiting(case):  # given within the allowance meanwhile: nothing left to decide
+        body.append(_typed(f"{case.owner_name} settled it without waiting: {given(case)}. Nothing to decide.",
+                           label="☑️ ", chars=300, wire=2000))
+    elif top_up.status == "pending":
         body.append(_words("Managers only. A one-off raise for this case; the role's limits don't change.",
                            subtle=True))
         actions = [execute(f"Approve {money}", Action.TOP_UP_APPROVE, value, inputs=False, positive=True),

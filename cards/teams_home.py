@@ -9,11 +9,10 @@ can't open Slack-style forms here.
 import json
 from dataclasses import replace
 
-from bot.home import Home
-from bot.money import format_money
+from bot.home import Home, spend_line
 from bot.roles import describe_role
 from cards.teams import _card, _facts, _notify, _run, _typed, _words, fit
-from cards.words import STEP_NAMES, duration, given
+from cards.words import STEP_NAMES, duration, given, recovered_in
 
 # How many of each list a card shows at most; fewer when the text is long (see home_card).
 SHOWN = {"mine": 10, "recent": 8, "team": 12, "roles": 15, "catalogue": 15, "causes": 5}
@@ -67,7 +66,7 @@ def _home_card(home: Home, *, channel_name: str | None, shown: dict[str, int], p
         body.append(_words("None yet.", subtle=True))
     for case in home.recent[:shown["recent"]]:
         body.append(_line(case.id, case.what_happened,
-                          f"{given(case)} · {duration(case.time_to_recover.total_seconds())}"))
+                          f"{given(case)} · {recovered_in(case)}"))
     _more(body, len(home.recent), shown["recent"])
     if private:
         body.append(_words("The team's numbers and settings are only shown in your 1:1 chat with Amends: "
@@ -97,15 +96,9 @@ def _team(home: Home, shown: dict[str, int]) -> list[dict]:
             _run(" · "), _run(fit(who, chars=40, wire=240) or "—"),
             _run(f" · open {duration(age.total_seconds())}", isSubtle=True)]})
     _more(body, len(team.open_cases), shown["team"])
-    body.append(_words("Given this week, by role", weight="Bolder", spacing="Medium"))
-    facts = []
-    for line in team.spend[:shown["roles"]]:
-        budget = line.role.budget
-        against = (f" · budget {format_money(budget.amount, home.currency)} a person per {budget.period.value}"
-                   if budget else " · no period budget")
-        people = f" by {line.people} {'person' if line.people == 1 else 'people'}" if line.people else ""
-        facts.append((line.role.name, f"{format_money(line.spent, home.currency)} given{people}{against}"))
-    body.append(_facts(*facts) if facts else _words("Nothing given yet this week.", subtle=True))
+    body.append(_words("Given this period, by role", weight="Bolder", spacing="Medium"))
+    facts = [(line.role.name, spend_line(line, home.currency)) for line in team.spend[:shown["roles"]]]
+    body.append(_facts(*facts) if facts else _words("No roles yet.", subtle=True))
     _more(body, len(team.spend), shown["roles"])
     body.append(_words("Top root causes (30 days)", weight="Bolder", spacing="Medium"))
     if not team.root_causes:

@@ -61,6 +61,26 @@ def top_up_status(case: Case, currency: str) -> str:
     if top_up is None:
         return ""
     line = f"{case.owner_name} asks for {format_money(top_up.amount, currency)} on {case.id}"
+    if top_up.status == "pending" and (Step.COMPENSATE in case.done or case.is_closed):
+        return line + f" · settled without waiting ({given(case)})"  # nothing left for a manager to decide
     if top_up.status == "pending":
         return line + " · waiting for a manager"
     return line + f" · {top_up.status} by {top_up.decided_by_name or top_up.decided_by}"
+
+
+# A follow-up reminder for a case whose customer reference retention erased (bot/retention.py).
+ERASED_NOTE = ("The customer's details were erased under your workspace's retention rule, so I can't say whom to "
+               "call: look the case up in your own records.")
+
+
+def recovered_in(case: Case) -> str:
+    """"25 min"; a reopened case: "1 d 2 h (reopened once; 45 min of it recovering)", so the wait for the
+    follow-up that reopened it isn't read as slowness (learn, don't punish). "—" while open."""
+    from bot.followups import recovering_time  # the domain's measure
+    if not case.is_closed:
+        return "—"
+    took = duration(case.time_to_recover.total_seconds())
+    if not case.reopenings:
+        return took
+    times = "once" if len(case.reopenings) == 1 else f"{len(case.reopenings)} times"
+    return f"{took} (reopened {times}; {duration(recovering_time(case).total_seconds())} of it recovering)"

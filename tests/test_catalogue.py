@@ -53,6 +53,7 @@ async def test_admins_add_and_remove_items_per_workspace(recovery):
 
 @pytest.mark.parametrize("name, value, emoji, words", [
     ("Free dessert", "-8", "", "can't be negative"),
+    ("Free dessert", "$-8", "", "can't be negative"),
     ("Free dessert", "eight", "", "isn't an amount"),
     ("Free dessert", "8.505", "", "at most 2 decimals"),
     ("Free dessert", "0", "", "more than zero"),
@@ -82,6 +83,31 @@ async def test_the_plain_api_checks_items_built_in_code_too(recovery):
             await put_item(recovery.store, W1, bad, currency="USD")
     assert (await put_item(recovery.store, W1, CatalogueItem("Cake", "$7.50"), currency="USD")).default_amount == \
         Decimal("7.50")
+
+
+async def test_an_edit_changes_an_item_where_it_stands_and_a_bad_one_changes_nothing(recovery):
+    """What the App Home's catalogue form does when an item's name is typed again."""
+    await put_item(recovery.store, W1, DESSERT, currency="USD")
+    await put_item(recovery.store, W1, item("free DESSERT", "20%", ":cake:", currency="USD"), currency="USD",
+                   edit=True)
+    items = await catalogue(recovery.store, W1)
+    assert [i.label("USD") for i in items] == [*DEFAULT_CATALOGUE, ":cake: free DESSERT · 20% off"]
+    with pytest.raises(CatalogueRefusal, match="can't be negative"):
+        await put_item(recovery.store, W1, CatalogueItem("voucher", Decimal(-1)), currency="USD", edit=True)
+    assert await catalogue(recovery.store, W1) == items
+
+
+def test_a_long_catalogue_is_listed_whole_in_slack_sections_of_at_most_3000_characters():
+    from cards.slack import SECTION_MAX, catalogue_message
+    from slack_sdk.models.blocks import Block
+
+    items = [CatalogueItem("W" * 36 + f"{n:03d}", Decimal("999999.99"), ":" + "a" * 30 + ":") for n in range(50)]
+    _, blocks = catalogue_message(items, currency="USD")
+    sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    assert len(sections) > 1 and all(len(text) <= SECTION_MAX for text in sections)
+    assert all(Block.parse(b) is not None for b in blocks)
+    listed = "\n".join(sections)
+    assert all(f"{i.name} · $999,999.99" in listed for i in items) and "…" not in listed
 
 
 async def test_removing_an_unknown_or_the_last_item_is_refused(recovery):
@@ -114,6 +140,13 @@ async def test_giving_an_item_records_its_default_or_its_share_of_the_bill(recov
     assert len(await recovery.store.ledger(workspace=W1)) == 2
 
 
+def test_a_percent_item_says_its_share_unless_its_name_already_does():
+    assert TWENTY_OFF.label("USD") == "20% off the bill"
+    assert CatalogueItem("Birthday", percent=Decimal(10), emoji="🎂").label("USD") == "🎂 Birthday · 10% off"
+    assert CatalogueItem("Happy hour 20%", percent=Decimal(2)).label("USD") == "Happy hour 20% · 2% off"
+    assert CatalogueItem("Staff 12.5%", percent=Decimal("2.5")).label("USD") == "Staff 12.5% · 2.5% off"
+
+
 def test_a_percent_is_rounded_to_the_currencys_minor_units():
     assert TWENTY_OFF.value("44.99", currency="USD") == Decimal("9.00")  # 8.998
     assert CatalogueItem("x", percent=Decimal("12.5")).value("0.20", currency="USD") == Decimal("0.03")  # 0.025 up
@@ -134,6 +167,10 @@ def test_a_percent_is_rounded_to_the_currencys_minor_units():
     ("admin catalogue add Drink on the house", commands.AddCatalogueItem("Drink on the house", "", "")),
     ("admin catalogue add Room upgrade :star:", commands.AddCatalogueItem("Room upgrade", "", ":star:")),
     ("admin catalogue add Free dessert=abc", commands.AddCatalogueItem("Free dessert", "abc", "")),
+    # a negative value is read as one (and refused), not saved as part of the name
+    ("admin catalogue add Free dessert $-8", commands.AddCatalogueItem("Free dessert", "$-8", "")),
+    ("admin catalogue add Free dessert £-8 🍰", commands.AddCatalogueItem("Free dessert", "£-8", "🍰")),
+    ("admin catalogue add Free dessert USD-8", commands.AddCatalogueItem("Free dessert", "USD-8", "")),
     ("admin catalogue remove Free dessert", commands.RemoveCatalogueItem("Free dessert")),
     ('admin catalogue remove "Free dessert"', commands.RemoveCatalogueItem("Free dessert")),
 ])
@@ -183,6 +220,18 @@ async def test_slack_admins_edit_the_catalogue_and_the_give_form_offers_it(slack
     assert (entry.kind, entry.amount) == ("Free dessert", Decimal("8"))
 
 
+async def test_slack_sends_a_typed_ampersand_escaped_and_the_item_keeps_what_the_admin_typed(slack, fake_slack, bot):
+    await slack.command("admin catalogue add Fish &amp; chips 8", user="UADMIN", user_name="ada")  # as Slack sends it
+    await _said(fake_slack, "Saved. People can now give “Fish &amp; chips · $8”.")  # escaped once: reads "&"
+    assert [i.name for i in await bot.recovery.kinds(workspace="T1")][-1] == "Fish & chips"
+    await slack.command("admin catalogue", user="UADMIN", user_name="ada")
+    listed = json.dumps((await _said(fake_slack, "Compensation catalogue")).args["blocks"], ensure_ascii=False)
+    assert "• Fish &amp; chips · $8" in listed and "&amp;amp;" not in listed  # escaped once, for mrkdwn
+    await slack.command("admin catalogue remove Fish &amp; chips", user="UADMIN", user_name="ada")
+    await _said(fake_slack, "Removed “Fish &amp; chips” from the catalogue")
+    assert "Fish & chips" not in [i.name for i in await bot.recovery.kinds(workspace="T1")]
+
+
 # --- Teams ------------------------------------------------------------------------------------
 
 async def test_teams_admins_edit_the_catalogue_and_the_compensate_card_offers_it(teams, connector, teams_bot):
@@ -200,6 +249,8 @@ async def test_teams_admins_edit_the_catalogue_and_the_compensate_card_offers_it
     compensate = await teams_walk_to(teams, Step.COMPENSATE)
     kind = next(e for e in compensate.card["body"] if e.get("id") == "kind")
     assert kind["choices"][-1] == {"title": "20% off the bill", "value": "20% off the bill"}
+    amount = next(e for e in compensate.card["body"] if e.get("id") == "amount")
+    assert amount["label"] == "Value, or the bill for a % off (USD)"  # a card can't relabel it when one is picked
     status, body = await teams.execute(compensate, "give", {"kind": "20% off the bill", "amount": "200"})
     assert "over your limit" in answer_of(body)  # 20% of $200
     status, body = await teams.execute(compensate, "give", {"kind": "20% off the bill", "amount": "45"})

@@ -78,13 +78,14 @@ def test_a_week_is_counted_honestly():
     assert [(p.name, p.recoveries) for p in d.most] == [("Ben", 2), ("Amy", 1)]
     assert [(p.name, p.median) for p in d.fastest] == [("Ben", timedelta(minutes=15))]  # two recoveries or more
     assert [(p.name, p.recognitions) for p in d.recognised] == [("Ben", 1)]
-    assert len(d.per_day) == 7 and d.per_day[0] == (since.date(), 2) and sum(n for _, n in d.per_day) == 3
+    # Mon 9:00 to Mon 9:00 touches eight local days (the first and last partial): every recovery is in a bar.
+    assert len(d.per_day) == 8 and d.per_day[0] == (since.date(), 2) and sum(n for _, n in d.per_day) == 3
 
 
 def test_a_quiet_week_is_a_digest_too():
     d = digests.summarise(workspace="T1", since=MONDAY_9 - digests.WEEK, until=MONDAY_9, cases=[], entries=[],
                           roles=[default_role("T1")], currency="USD", tz=UTC)
-    assert d.quiet and d.median is None and d.most == () and [n for _, n in d.per_day] == [0] * 7
+    assert d.quiet and d.median is None and d.most == () and [n for _, n in d.per_day] == [0] * 8
 
 
 def test_the_chart_is_a_real_png_of_a_sane_size():
@@ -101,7 +102,17 @@ def test_the_chart_is_a_real_png_of_a_sane_size():
 
 
 def test_starting_the_bot_does_not_load_matplotlib():
-    code = "import sys, app, bot.digest, bot.charts, handlers.slack.digest; print('matplotlib' in sys.modules)"
+    """The real start-up (the app built, its on_startup run: senders registered, digests seeded), not just imports."""
+    code = ("import asyncio, sys, app, bot.digest, bot.charts, handlers.slack.digest\n"
+            "from aiohttp import web\n"
+            "from bot.settings import Settings\n"
+            "async def main():\n"
+            "    runner = web.AppRunner(app.create_app(Settings(slack_bot_token='xoxb-1', slack_signing_secret='s',\n"
+            "        slack_api_url='http://127.0.0.1:9/api/', db=':memory:', host='127.0.0.1', port=0)))\n"
+            "    await runner.setup()\n"
+            "    await runner.cleanup()\n"
+            "asyncio.run(main())\n"
+            "print('matplotlib' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
@@ -119,6 +130,8 @@ def test_a_day_and_an_hour(words, expected):
 
 @pytest.mark.parametrize("words, said", [
     (["monday", "24"], "'24' isn't an hour"), (["monday", "-1"], "isn't an hour"), (["monday", "9am"], "isn't an hour"),
+    (["monday", "²"], "isn't an hour"), (["monday", "9:00"], "isn't an hour"),
+    (["monday", "99999999999"], "isn't an hour"),
     (["funday", "9"], "isn't a day of the week"), (["t", "9"], "isn't a day of the week"),
     (["monday"], "Say a day and an hour"), (["monday", "9", "10"], "Say a day and an hour"), ([], "Say a day"),
 ])
@@ -273,3 +286,212 @@ async def test_the_schedule_chains_once_on_every_backend(store):  # noqa: F811 �
     assert [m.due for m in await owed_digests(store)] == [MONDAY_9 + digests.WEEK]
     await digests.set_schedule(recovery, workspace="T1", schedule=digests.Schedule(2, 8))
     assert [m.due for m in await owed_digests(store)] == [datetime(2026, 12, 2, 8, tzinfo=UTC)]
+
+
+# --- reviewed: the numbers by hand, clock changes, moving the schedule, two processes ------------------
+
+def test_the_numbers_add_up_by_hand():
+    """Five recoveries, every figure worked out on paper first."""
+    since = MONDAY_9 - digests.WEEK  # Mon 23 Nov 09:00 UTC
+    cases = [
+        a_case(1, opened=since + timedelta(hours=1), took=timedelta(minutes=12), owner="U1", name="Amy", cause="Wait"),
+        a_case(2, opened=since + timedelta(days=1), took=timedelta(minutes=30), owner="U1", name="Amy", cause="wait",
+               customer="Mr Lee", recognised=("UBOSS", "UMGR")),
+        a_case(3, opened=since + timedelta(days=2), took=timedelta(hours=2), owner="U2", name="Ben", cause="kitchen",
+               customer="mr lee "),
+        a_case(4, opened=since + timedelta(days=3), took=timedelta(minutes=5), owner="U3", name="Cy", cause="noise"),
+        a_case(5, opened=since + timedelta(days=6, hours=20), took=timedelta(hours=3), owner="U1", name="Amy",
+               cause="WAIT"),  # closed Mon 30 Nov 08:00: the slot's own morning, still this week's
+    ]
+    roles = [Role("T1", "server", Decimal(25), Budget(Decimal(100), Period.WEEK)), Role("T1", "host", Decimal(10))]
+    entries = [entry("10.00", "server", since + timedelta(hours=1)), entry("2.50", "server", since + timedelta(days=1)),
+               entry("8.25", "host", since + timedelta(days=3))]
+    d = digests.summarise(workspace="T1", since=since, until=MONDAY_9, cases=cases, entries=entries, roles=roles,
+                          currency="USD", tz=UTC)
+    assert (d.opened, d.closed, d.spent) == (5, 5, Decimal("20.75"))
+    assert d.median == timedelta(minutes=30)  # 5 m, 12 m, 30 m, 2 h, 3 h
+    assert [(r.role, r.spent, r.gifts) for r in d.spend] == [("host", Decimal("8.25"), 1),
+                                                             ("server", Decimal("12.50"), 2)]
+    assert d.root_causes == (("Wait", 3), ("kitchen", 1), ("noise", 1))
+    assert d.repeat_customers == (("Mr Lee", 2),)
+    assert [(p.name, p.recoveries, p.median) for p in d.most] == [("Amy", 3, timedelta(minutes=30)),
+                                                                  ("Cy", 1, timedelta(minutes=5)),
+                                                                  ("Ben", 1, timedelta(hours=2))]
+    assert [p.name for p in d.fastest] == ["Amy"]
+    assert [(p.name, p.recognitions) for p in d.recognised] == [("Amy", 2)]
+    assert [n for _, n in d.per_day] == [1, 1, 1, 1, 0, 0, 0, 1] and d.per_day[-1][0] == MONDAY_9.date()
+
+
+def test_a_week_across_the_spring_clock_change_has_every_day_in_its_chart():
+    # London springs forward on Sun 29 Mar 2026: Mon 23 Mar 9:00 (09:00 UTC) to Mon 30 Mar 9:00 (08:00 UTC) is
+    # 167 hours; a recovery closed on the Sunday must still have its bar.
+    monday_9 = digests.Schedule(0, 9)
+    until = digests.next_slot(monday_9, after=datetime(2026, 3, 24, tzinfo=UTC), tz=LONDON)
+    since = digests.week_before(until, LONDON)
+    assert (since, until) == (datetime(2026, 3, 23, 9, tzinfo=UTC), datetime(2026, 3, 30, 8, tzinfo=UTC))
+    sunday = datetime(2026, 3, 29, 18, tzinfo=UTC)
+    d = digests.summarise(workspace="T1", since=since, until=until, roles=[], entries=[], currency="USD", tz=LONDON,
+                          cases=[a_case(1, opened=sunday, took=timedelta(minutes=5))])
+    assert d.closed == 1 and dict(d.per_day)[sunday.date()] == 1
+    assert [day.day for day, _ in d.per_day] == [23, 24, 25, 26, 27, 28, 29, 30]
+
+
+def test_a_slot_in_the_skipped_or_repeated_hour_is_one_real_moment():
+    new_york = ZoneInfo("America/New_York")
+    sunday_2, sunday_1 = digests.Schedule(6, 2), digests.Schedule(6, 1)
+    # 2:00 does not exist on Sun 8 Mar 2026; 1:00 happens twice on Sun 1 Nov 2026.
+    spring = digests.next_slot(sunday_2, after=datetime(2026, 3, 2, tzinfo=UTC), tz=new_york)
+    assert spring == datetime(2026, 3, 8, 7, tzinfo=UTC)  # 3:00 EDT, the moment the clock jumps over 2:00
+    autumn = digests.next_slot(sunday_1, after=datetime(2026, 10, 26, tzinfo=UTC), tz=new_york)
+    assert autumn == datetime(2026, 11, 1, 5, tzinfo=UTC)  # the first 1:00 (EDT), not both
+    assert digests.next_slot(sunday_1, after=autumn, tz=new_york) == datetime(2026, 11, 8, 6, tzinfo=UTC)
+
+
+async def test_moving_the_schedule_after_a_digest_neither_repeats_nor_skips_days():
+    clock, store = FakeClock(), TinyStore(path=None)
+    recovery, platform = service(store, clock)
+    try:
+        await recovery.set_recovery_channel(workspace="T1", channel="CREC")
+        clock.current = MONDAY_9 + timedelta(minutes=30)
+        assert await recovery.outbox.send_due() is True  # Monday's digest: [Mon 23 9:00, Mon 30 9:00)
+        # Half an hour later the admin moves it to Mondays at 10: not a second digest at 10 today.
+        nxt = await digests.set_schedule(recovery, workspace="T1", schedule=digests.Schedule(0, 10))
+        assert nxt == datetime(2026, 12, 7, 10, tzinfo=UTC)
+        assert [m.due for m in await owed_digests(store)] == [nxt]
+        # Then to Thursdays at 17: the next digest picks up where Monday's stopped.
+        nxt = await digests.set_schedule(recovery, workspace="T1", schedule=digests.Schedule(3, 17))
+        assert nxt == datetime(2026, 12, 3, 17, tzinfo=UTC)
+        clock.current = nxt + timedelta(minutes=1)
+        assert await recovery.outbox.send_due() is True
+        [(first, _), (second, _)] = platform.sent
+        assert (first.since, first.until) == (MONDAY_9 - digests.WEEK, MONDAY_9)
+        assert (second.since, second.until) == (MONDAY_9, nxt)  # no day twice, none missing
+        assert [m.due for m in await owed_digests(store)] == [nxt + digests.WEEK]
+    finally:
+        await store.close()
+
+
+async def test_moving_the_schedule_when_a_digest_is_due_does_not_lose_it():
+    clock, store = FakeClock(), TinyStore(path=None)
+    outbox = Outbox(store=store, clock=clock)
+    recovery = Recovery(store=store, clock=clock, currency="USD", tz=UTC, outbox=outbox)
+    platform = Platform()
+    sender = digests.DigestSender(recovery=recovery, platforms=[])  # Slack is not up yet: Monday's waits
+    outbox.register(digests.KIND, sender)
+    try:
+        await recovery.set_recovery_channel(workspace="T1", channel="CREC")
+        clock.current = MONDAY_9 + timedelta(minutes=5)
+        await outbox.send_due()
+        [waiting] = await owed_digests(store)
+        assert waiting.attempts == 1
+        nxt = await digests.set_schedule(recovery, workspace="T1", schedule=digests.Schedule(0, 9))  # "the same"
+        assert nxt == MONDAY_9 + digests.WEEK
+        assert [m.key for m in await owed_digests(store)] == [waiting.key]  # still owed: Monday's goes out
+        await digests.set_schedule(recovery, workspace="T1", schedule=digests.Schedule(2, 8))
+        assert [m.key for m in await owed_digests(store)] == [waiting.key]
+        sender.add(platform)
+        clock.advance(hours=1)
+        assert await outbox.send_due() is True
+        [(digest, key)] = platform.sent
+        assert key == waiting.key and (digest.since, digest.until) == (MONDAY_9 - digests.WEEK, MONDAY_9)
+        # and the one after it is on the new schedule: Wednesday 8:00
+        assert [m.due for m in await owed_digests(store)] == [datetime(2026, 12, 2, 8, tzinfo=UTC)]
+    finally:
+        await store.close()
+
+
+async def test_turning_it_off_while_one_is_being_sent_stops_the_chain():
+    clock, store = FakeClock(), TinyStore(path=None)
+    recovery, _ = service(store, clock)
+
+    class OffMidway(Platform):
+        async def __call__(self, digest, *, key, in_doubt):
+            await digests.set_schedule(recovery, workspace="T1", schedule=digests.Schedule(on=False))
+            return await super().__call__(digest, key=key, in_doubt=in_doubt)
+
+    midway = OffMidway()
+    recovery.outbox.senders[digests.KIND].platforms[:] = [midway]
+    try:
+        await recovery.set_recovery_channel(workspace="T1", channel="CREC")
+        clock.current = MONDAY_9 + timedelta(minutes=1)
+        assert await recovery.outbox.send_due() is True
+        assert len(midway.sent) == 1 and await owed_digests(store) == []
+    finally:
+        await store.close()
+
+
+async def test_two_processes_on_one_store_send_one_digest(store):  # noqa: F811 — memory, tinydb, postgres
+    """Two bots sharing a store (PostgreSQL in production) both start after the slot: one digest, one next slot."""
+    clock = FakeClock()
+    first, sent_by_first = service(store, clock)
+    second, sent_by_second = service(store, clock)
+    await first.set_recovery_channel(workspace="T1", channel="CREC")
+    clock.current = MONDAY_9 + timedelta(minutes=2)
+    await digests.seed_all(first)
+    await digests.seed_all(second)
+    import asyncio
+    await asyncio.gather(first.outbox.send_due(), second.outbox.send_due())
+    await asyncio.gather(first.outbox.send_due(), second.outbox.send_due())
+    assert len(sent_by_first.sent) + len(sent_by_second.sent) == 1
+    assert [m.due for m in await owed_digests(store)] == [MONDAY_9 + digests.WEEK]
+
+
+async def test_two_bots_on_one_postgres_database_send_one_digest():
+    """Two processes (two pools on one database) start after a missed slot and both try it at once: the lease
+    lets one send while the other is still mid-send; one digest, one next slot."""
+    import asyncio
+
+    from bot.store.postgres import PostgresStore
+    from tests.test_postgres import TEST_URL, fresh_schema
+
+    class Held(Platform):
+        def __init__(self):
+            super().__init__()
+            self.entered, self.release = asyncio.Event(), asyncio.Event()
+
+        async def __call__(self, digest, *, key, in_doubt):
+            self.entered.set()
+            await self.release.wait()
+            return await super().__call__(digest, key=key, in_doubt=in_doubt)
+
+    async with fresh_schema() as schema:
+        one = PostgresStore(url=TEST_URL, pool_size=2, schema=schema)
+        two = PostgresStore(url=TEST_URL, pool_size=2, schema=schema)
+        await one.open()
+        await two.open()
+        try:
+            clock = FakeClock()
+            first, _ = service(one, clock)
+            second, _ = service(two, clock)
+            held = Held()
+            for recovery in (first, second):
+                recovery.outbox.senders[digests.KIND].platforms[:] = [held]
+            await first.set_recovery_channel(workspace="T1", channel="CREC")
+            clock.current = MONDAY_9 + timedelta(minutes=2)
+            await asyncio.gather(digests.seed_all(first), digests.seed_all(second))
+            sending = asyncio.create_task(first.outbox.send_due())
+            await asyncio.wait_for(held.entered.wait(), 10)
+            assert await second.outbox.send_due() is False  # leased by the first: not due for the second
+            held.release.set()
+            await asyncio.wait_for(sending, 10)
+            assert await second.outbox.send_due() is False
+            assert [key for _, key in held.sent] == [f"digest:T1:{MONDAY_9.isoformat()}"]
+            assert [m.due for m in await owed_digests(two)] == [MONDAY_9 + digests.WEEK]
+        finally:
+            await one.close()
+            await two.close()
+
+
+async def test_a_case_recovered_this_week_counts_however_long_ago_it_opened(store):  # noqa: F811
+    """Read from the store: opened in the window, or closed in it whenever it opened (a case reopened after
+    months of waiting, say), each once."""
+    recovery = Recovery(store=store, clock=FakeClock(MONDAY_9), currency="USD", tz=UTC)
+    week = (MONDAY_9 - timedelta(days=7), MONDAY_9)
+    cases = [a_case(1, opened=MONDAY_9 - timedelta(days=200), took=timedelta(days=199)),  # recovered this week
+             a_case(2, opened=MONDAY_9 - timedelta(days=3), took=timedelta(hours=1)),  # opened and recovered
+             a_case(3, opened=MONDAY_9 - timedelta(days=2), took=None),  # opened, still open
+             a_case(4, opened=MONDAY_9 - timedelta(days=30), took=timedelta(days=2))]  # neither
+    for case in cases:
+        await store.open_case(workspace="T1", build=lambda number, case=case: replace(case, id=f"R-{number}"))
+    digest = await digests.build(recovery, workspace="T1", since=week[0], until=week[1])
+    assert (digest.opened, digest.closed) == (2, 2)

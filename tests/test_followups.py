@@ -329,3 +329,78 @@ async def test_a_case_and_its_idle_nudge_are_one_write(recovery, store):  # noqa
     with pytest.raises(RuntimeError):
         await store.open_case(workspace="T1", build=refuse, owe=lambda c: [owed[0]])
     assert len(await store.owed_outbox()) == before + 1
+
+
+# --- review: the reminder's hour in the workspace's time zone across a clock change ------------------
+
+async def test_snooze_a_day_keeps_the_workspace_hour_across_a_clock_change(store, clock):  # noqa: F811
+    """Snoozed on the Saturday before Europe's clocks go back: Sunday's reminder is at 10:00 London time
+    again, not 09:00 (a day is a calendar day in the workspace, not 24 hours of UTC)."""
+    recovery = Recovery(store=store, clock=clock, currency="GBP", tz=LONDON)
+    recovery.outbox.clock = clock
+    case = await _to_compensate(recovery)
+    await recovery.nothing_needed(workspace=W1, case_id=case.id, actor="U1")
+    await recovery.follow_up(workspace=W1, case_id=case.id, actor="U1", on=date(2026, 10, 24))  # a Saturday
+    [first] = await owed(store, REMINDER)
+    assert first.due.astimezone(LONDON).hour == 10
+    clock.at = first.due + timedelta(minutes=5)
+    until = await FollowUps(recovery).snooze(workspace=W1, case_id=case.id, actor="U1", due=first.due)
+    assert until.astimezone(LONDON) == datetime(2026, 10, 25, 10, 0, tzinfo=LONDON)
+    assert [m.due for m in await owed(store, REMINDER)] == [until]
+    # read late, across the spring change too: still the same local hour
+    spring = datetime(2026, 3, 28, 10, 0, tzinfo=LONDON).astimezone(UTC)
+    later = followups.snoozed_until(spring, now=spring + timedelta(days=1, hours=2), tz=LONDON)
+    assert later.astimezone(LONDON) == datetime(2026, 3, 30, 10, 0, tzinfo=LONDON)
+
+
+def test_the_time_spent_recovering_leaves_out_the_wait_before_a_reopening():
+    from bot.cases import Case, Reopening
+    from cards.words import recovered_in
+    case = Case(workspace=W1, id="R-1", owner="U1", owner_name="Amy", what_happened="x", customer="",
+                opened_at=MONDAY, closed_at=MONDAY + timedelta(minutes=20))
+    assert followups.recovering_time(case) == timedelta(minutes=20) and recovered_in(case) == "20 min"
+    reopened = replace(case, closed_at=MONDAY + timedelta(days=2, minutes=30), reopenings=(
+        Reopening(at=MONDAY + timedelta(days=2), done={}, closed_at=MONDAY + timedelta(minutes=20)),))
+    assert followups.recovering_time(reopened) == timedelta(minutes=50)
+    assert recovered_in(reopened) == "2 d (reopened once; 50 min of it recovering)"
+    assert recovered_in(replace(case, closed_at=None)) == "—"
+
+
+async def test_a_new_reminder_hour_moves_the_reminders_already_owed_but_not_a_snoozed_one(recovery, store, clock):  # noqa: F811
+    """Review: `admin reminders 8` said reminders "now arrive at 08:00" while every one already owed kept 10:00."""
+    case = await closed(recovery)  # a reminder on Tuesday at 10:00
+    other = await closed(recovery, on=date(2026, 3, 5))
+    [first, second] = await owed(store, REMINDER)
+    clock.at = first.due + timedelta(minutes=1)
+    await FollowUps(recovery).snooze(workspace=W1, case_id=case.id, actor="U1", due=first.due)  # Wed 10:00, promised
+    answer = await followups.saying_reminder_hour(store, workspace=W1, text="8", tz=recovery.tz, now=clock.now())
+    assert answer.endswith("The one already scheduled moves to it too.")
+    dues = {m.body["case"]: m.due for m in await owed(store, REMINDER)}
+    assert dues == {case.id: datetime(2026, 3, 4, 10, 0, tzinfo=UTC), other.id: datetime(2026, 3, 5, 8, 0, tzinfo=UTC)}
+    _sender, said = sender_for(recovery)
+    clock.at = datetime(2026, 3, 5, 8, 0, tzinfo=UTC)
+    await recovery.outbox.send_due()
+    await recovery.outbox.send_due()
+    assert sorted(s[1] for s in said.said if s[0] == "remind") == sorted([case.id, other.id])  # each once
+    assert await owed(store, REMINDER) == []
+
+
+async def test_a_reminder_from_before_a_reopening_can_not_answer_the_next_close(recovery, store, clock):  # noqa: F811
+    """Review: after reopen and a second close, the first reminder's buttons still answered (and its snooze owed
+    a second reminder beside the new one)."""
+    case = await closed(recovery)
+    [first] = await owed(store, REMINDER)
+    clock.at = first.due + timedelta(minutes=3)
+    answers = FollowUps(recovery)
+    await answers.reopen(workspace=W1, case_id=case.id, actor="U1", due=first.due)
+    await recovery.complete_step(workspace=W1, case_id=case.id, actor="U1", step=Step.FIX)
+    reclosed = await recovery.follow_up(workspace=W1, case_id=case.id, actor="U1", on=date(2026, 3, 10))
+    before = {m.key for m in await owed(store, REMINDER)}
+    for answer in (answers.done, answers.reopen, answers.snooze):
+        with pytest.raises(StepNotOpen) as refused:
+            await answer(workspace=W1, case_id=case.id, actor="U1", due=first.due)
+        assert "from before R-1001 was reopened" in refused.value.sentence
+    assert await recovery.case(workspace=W1, case_id=case.id) == reclosed
+    assert {m.key for m in await owed(store, REMINDER)} == before
+    [latest] = [m for m in await owed(store, REMINDER) if m.body["round"] == 1]
+    assert (await answers.done(workspace=W1, case_id=case.id, actor="U1", due=latest.due)).follow_up_outcome == "happy"

@@ -10,7 +10,7 @@ import pytest
 from bot import commands
 from bot.checklist import Step
 from bot.errors import BadCommand, UnknownRole
-from bot.home import build_home, managing_sentence
+from bot.home import build_home, managing_sentence, spend_line
 from bot.managers import Managers
 from bot.recovery import Recovery
 from tests.test_store import W1, W2, FakeClock, store  # noqa: F401 — the parametrised fixture
@@ -102,6 +102,44 @@ async def test_last_weeks_recoveries_leave_the_week_but_stay_recent(recovery, cl
     assert (await build_home(recovery, workspace=W1, person="amy", is_admin=False)).recent == ()
 
 
+async def test_a_reopened_case_counts_its_time_recovering_not_the_wait_for_its_follow_up(recovery, clock):
+    from bot.followups import FollowUps
+    from cards.slack_home import home_view
+
+    case_id = await recover(recovery, clock, owner="amy", what="cold soup", minutes=10, give="5")
+    clock.at += timedelta(days=2)  # the follow-up: still unhappy
+    await FollowUps(recovery).reopen(workspace=W1, case_id=case_id, actor="amy")
+    clock.at += timedelta(minutes=20)
+    await recovery.complete_step(workspace=W1, case_id=case_id, actor="amy", step=Step.FIX)
+    await recovery.follow_up(workspace=W1, case_id=case_id, actor="amy", on=None)
+    home = await build_home(recovery, workspace=W1, person="amy", is_admin=True)
+    assert home.team.median_time_to_recover == timedelta(minutes=30)  # not 2 days 30 min
+    assert "· 2 d (reopened once; 30 min of it recovering)" in str(home_view(home))
+
+
+async def test_each_roles_spend_is_over_its_own_budget_period_with_the_most_one_person_gave(recovery, clock):
+    """A monthly budget stands against this month's spend, not this week's: the Home said "$0 given" next to
+    "budget $300 a person per month" for a role that had spent all month."""
+    await recovery.set_limit(workspace=W1, role="host", limit="25", budget="300/month")
+    await recovery.set_limit(workspace=W1, role="runner", limit="25", budget="20/day")
+    for person, role in (("hana", "host"), ("hugo", "host"), ("rui", "runner")):
+        await recovery.assign_role(workspace=W1, person=person, role=role)
+    await recover(recovery, clock, owner="hana", what="cold soup", minutes=5, give="10")  # Monday 2 March
+    await recover(recovery, clock, owner="hugo", what="late", minutes=5, give="20")
+    await recover(recovery, clock, owner="rui", what="spilt", minutes=5, give="5")
+    await recover(recovery, clock, owner="amy", what="noise", minutes=5, give="7")  # staff: $100 a week
+    clock.at += timedelta(days=8)  # Tuesday 10 March: another week and day, the same month
+    await recover(recovery, clock, owner="hana", what="wrong wine", minutes=5, give="4")
+    team = (await build_home(recovery, workspace=W1, person="ada", is_admin=True)).team
+    spend = {line.role.name: (line.period.value, line.spent, line.people, line.most_by_one) for line in team.spend}
+    assert spend == {"host": ("month", Decimal("34"), 2, Decimal("20")),
+                     "runner": ("day", Decimal(0), 0, Decimal(0)),
+                     "staff": ("week", Decimal(0), 0, Decimal(0))}
+    host = next(line for line in team.spend if line.role.name == "host")
+    assert spend_line(host, "USD") == ("$34 given this month by 2 people · budget $300 a person per month, "
+                                       "the most one gave $20")
+
+
 async def test_admins_mark_and_unmark_managing_roles_which_must_exist(recovery, clock):
     await recovery.set_limit(workspace=W1, role="shift-lead", limit="50", budget=None)
     said = await managing_sentence(recovery, workspace=W1, role="Shift-Lead", managing=True)
@@ -115,6 +153,10 @@ async def test_admins_mark_and_unmark_managing_roles_which_must_exist(recovery, 
     assert not await managers.is_manager(workspace=W1, person="cal", is_admin=False)
     with pytest.raises(UnknownRole, match="There is no role 'chef'"):
         await managing_sentence(recovery, workspace=W1, role="chef", managing=True)
+    assert "everyone without a role is staff: they all see the team's recoveries and can approve top-ups" in \
+        await managing_sentence(recovery, workspace=W1, role="staff", managing=True)
+    assert await managers.is_manager(workspace=W1, person="someone-new", is_admin=False)
+    await managing_sentence(recovery, workspace=W1, role="staff", managing=False)
     assert await managers.managing_roles(workspace=W1) == set()
 
 

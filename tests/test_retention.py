@@ -61,8 +61,8 @@ def test_erasing_keeps_the_numbers_and_drops_what_people_typed():
     assert (erased.customer, erased.change_note, erased.top_up.reason) == ("", "", "")
     assert erased.done == {Step.APOLOGISE: StepDone(at=MONDAY)} and erased.reopenings[0].done[Step.FIX].note == ""
     assert (erased.compensation, erased.root_cause, erased.top_up.amount, erased.opened_at, erased.closed_at,
-            erased.what_happened, erased.owner) == (case.compensation, "food", Decimal("40"), MONDAY, MONDAY + DAY,
-                                                    "cold soup", "U1")
+            erased.owner) == (case.compensation, "food", Decimal("40"), MONDAY, MONDAY + DAY, "U1")
+    assert erased.what_happened == retention.ERASED  # free text: often the guest's own words
     assert erased.erased_at == at
     assert retention.erase(erased, at=at + DAY) == erased  # once erased, left as it is
 
@@ -75,6 +75,8 @@ async def test_a_run_erases_only_cases_older_than_the_retention(recovery, clock,
     assert await retention.run(store, workspace=W1, now=now) == [old.id]
     erased = await recovery.case(workspace=W1, case_id=old.id)
     assert erased.customer == "" and erased.change_note == "" and erased.erased_at == now
+    assert erased.what_happened == retention.ERASED and erased.top_up.reason == ""
+    assert erased.reopenings[0].done[Step.FIX].note == ""
     assert all(done.note == "" for done in erased.done.values())
     assert erased.compensation.amount == Decimal("15") and erased.root_cause == "food"
     assert await recovery.case(workspace=W1, case_id=recent.id) == recent  # within the 365 days
@@ -118,20 +120,20 @@ async def test_the_daily_job_runs_once_a_day_and_chains_itself_once(recovery, cl
         return sorted(m.key for m in owed if m.kind == retention.KIND)
     await job.start()
     await job.start()  # a second process starting: the same keys, owed once
-    assert jobs(await store.owed_outbox()) == [retention.job_key(W1, today), retention.job_key(W2, today)]
-    assert await outbox.send_due() is True  # both are due (03:00 has passed): each runs
+    assert jobs(await store.owed_outbox()) == [retention.job_key(today)]
+    assert await outbox.send_due() is True  # due (03:00 has passed): it runs for both workspaces
     assert (await recovery.case(workspace=W1, case_id=case.id)).erased_at == clock.at
+    assert (await recovery.case(workspace=W2, case_id="R-1001")).erased_at == clock.at
     tomorrow = today + DAY
-    assert jobs(await store.owed_outbox()) == [retention.job_key(W1, tomorrow), retention.job_key(W2, tomorrow)]
+    assert jobs(await store.owed_outbox()) == [retention.job_key(tomorrow)]
     [due] = {m.due for m in await store.owed_outbox() if m.kind == retention.KIND}
     assert due.astimezone(UTC).date() == tomorrow and due.astimezone(UTC).time() == retention.RUN_AT
     assert await outbox.send_due() is False  # nothing more today
     await job.start()  # a restart later the same day owes tomorrow's, which is already owed
-    assert jobs(await store.owed_outbox()) == [retention.job_key(W1, tomorrow), retention.job_key(W2, tomorrow)]
+    assert jobs(await store.owed_outbox()) == [retention.job_key(tomorrow)]
     clock.at = due + timedelta(minutes=1)
     assert await outbox.send_due() is True
-    assert jobs(await store.owed_outbox()) == [retention.job_key(W1, tomorrow + DAY),
-                                               retention.job_key(W2, tomorrow + DAY)]
+    assert jobs(await store.owed_outbox()) == [retention.job_key(tomorrow + DAY)]
 
 
 async def test_a_run_missed_while_the_bot_was_down_runs_at_start_and_the_chain_moves_to_today(recovery, clock,
@@ -143,7 +145,7 @@ async def test_a_run_missed_while_the_bot_was_down_runs_at_start_and_the_chain_m
     clock.at += 10 * DAY  # down for ten days: the owed run is late, not lost
     assert await outbox.send_due() is True
     assert [m.key for m in await store.owed_outbox() if m.kind == retention.KIND] == [
-        retention.job_key(W1, clock.at.date() + DAY)]
+        retention.job_key(clock.at.date() + DAY)]
 
 
 async def test_the_run_is_at_three_in_the_workspaces_time_zone(store):  # noqa: F811
@@ -152,10 +154,58 @@ async def test_the_run_is_at_three_in_the_workspaces_time_zone(store):  # noqa: 
     job = retention.RetentionJob(store=store, clock=clock, tz=auckland)
     outbox = Outbox(store=store, clock=clock, senders={retention.KIND: job})
     await store.put_reference(workspace=W1, key=retention.RETENTION_KEY, value={"days": 30})
-    await retention.seed(store, workspaces=[W1], tz=auckland, now=clock.now())
-    [owed] = await store.owed_outbox()
+    await Recovery(store=store, clock=clock, currency="USD", tz=auckland).open_case(
+        workspace=W1, owner="U1", owner_name="Amy", what_happened="cold soup")
+    await retention.seed(store, tz=auckland, now=clock.now())
+    [owed] = [m for m in await store.owed_outbox() if m.kind == retention.KIND]
     local_today = clock.now().astimezone(auckland).date()
-    assert owed.key == retention.job_key(W1, local_today) and owed.due.astimezone(auckland).hour == 3
+    assert owed.key == retention.job_key(local_today) and owed.due.astimezone(auckland).hour == 3
     assert await outbox.send_due() is True  # 03:00 there has passed
     await job.start()  # a start later that (local) day owes tomorrow's run, already owed
-    assert [m.key for m in await store.owed_outbox()] == [retention.job_key(W1, local_today + DAY)]
+    assert [m.key for m in await store.owed_outbox() if m.kind == retention.KIND] == [
+        retention.job_key(local_today + DAY)]
+
+
+async def test_a_workspace_that_opens_its_first_case_after_the_start_is_covered(recovery, clock, store):  # noqa: F811
+    """A fresh install has no workspace when it starts: the chain must run anyway and reach the first one."""
+    job = retention.RetentionJob(store=store, clock=clock, tz=UTC)
+    outbox = Outbox(store=store, clock=clock, senders={retention.KIND: job})
+    await job.start()
+    [owed] = await store.owed_outbox()  # with no workspace yet, tomorrow's: nothing can be old enough today
+    assert owed.key == retention.job_key(clock.at.date() + DAY)
+    case = await closed_case(recovery, clock, days=0)  # the first case ever, after the start
+    await store.put_reference(workspace=W1, key=retention.RETENTION_KEY, value={"days": 1})
+    assert await outbox.send_due() is False
+    clock.at += DAY
+    assert await outbox.send_due() is True  # the next day's run: the case is not a whole day old yet
+    assert (await recovery.case(workspace=W1, case_id=case.id)).erased_at is None
+    clock.at += DAY
+    assert await outbox.send_due() is True
+    erased = await recovery.case(workspace=W1, case_id=case.id)
+    assert erased.erased_at == clock.at and erased.customer == ""
+    assert [m.key for m in await store.owed_outbox() if m.kind == retention.KIND] == [
+        retention.job_key(clock.at.date() + DAY)]
+
+
+async def test_one_workspace_failing_does_not_stop_the_others_nor_the_chain(recovery, clock, store,
+                                                                          monkeypatch):  # noqa: F811
+    await closed_case(recovery, clock, days=0)
+    other = await closed_case(recovery, clock, days=0, workspace=W2)
+    job = retention.RetentionJob(store=store, clock=clock, tz=UTC)
+    outbox = Outbox(store=store, clock=clock, senders={retention.KIND: job})
+    await job.start()
+    clock.at = MONDAY + 400 * DAY
+    real_run = retention.run
+
+    async def broken_for_w1(store, *, workspace, now):
+        if workspace == W1:
+            raise RuntimeError("bad data")
+        return await real_run(store, workspace=workspace, now=now)
+    monkeypatch.setattr(retention, "run", broken_for_w1)
+    assert await outbox.send_due() is True
+    assert (await recovery.case(workspace=W2, case_id=other.id)).erased_at == clock.at
+    assert (await recovery.case(workspace=W1, case_id="R-1001")).erased_at is None
+    monkeypatch.setattr(retention, "run", real_run)
+    clock.at += DAY
+    assert await outbox.send_due() is True  # the next day's run catches up
+    assert (await recovery.case(workspace=W1, case_id="R-1001")).erased_at == clock.at

@@ -221,6 +221,7 @@ class StubClient:
         self.history, self.posted, self.uploaded = history, [], []
 
     async def conversations_history(self, **args):
+        self.oldest = float(args["oldest"])
         return {"ok": True, "messages": self.history}
 
     async def chat_postMessage(self, **args):
@@ -236,12 +237,15 @@ async def test_a_digest_in_doubt_is_looked_up_first_and_posted_only_if_it_never_
     store = TinyStore(path=None)
     recovery = Recovery(store=store, clock=FakeClock(), currency="USD", tz=timezone.utc)
     try:
-        digest = await digests.last_seven_days(recovery, workspace="T1")
-        key = f"digest:T1:{MONDAY_9.isoformat()}"
+        slot = datetime(2026, 11, 2, 9, tzinfo=timezone.utc)  # long before this attempt
+        digest = await digests.build(recovery, workspace="T1", since=slot - digests.WEEK, until=slot)
+        key = f"digest:T1:{slot.isoformat()}"
         ours = {"ts": "1700000000.000009", "metadata": {"event_type": "amends_outbox", "event_payload": {"key": key}}}
         arrived = StubClient([{"ts": "1700000000.000008"}, ours])
         assert await post_digest(arrived, recovery, digest, channel="CREC", key=key, in_doubt=True) == ours["ts"]
         assert arrived.posted == [] and arrived.uploaded == []
+        # looked up from (just before) the digest's own end, however long ago that was: not "the last 3 days"
+        assert digest.until.timestamp() - 3600 == arrived.oldest
         lost = StubClient([{"ts": "1700000000.000008", "metadata": {"event_payload": {"key": "digest:T1:other"}}}])
         assert await post_digest(lost, recovery, digest, channel="CREC", key=key, in_doubt=True) == "1700000001.000001"
         [posted] = lost.posted
@@ -250,3 +254,58 @@ async def test_a_digest_in_doubt_is_looked_up_first_and_posted_only_if_it_never_
         assert chart["thread_ts"] == "1700000001.000001" and chart["file"][:8] == PNG
     finally:
         await store.close()
+
+
+async def test_a_chart_slack_refuses_does_not_post_the_digest_twice(slack, fake_slack, bot, clock):
+    """The post is in when the chart's upload is rate-limited: retrying would post the digest a second time."""
+    bot.recovery.outbox.clock = clock
+    await bot.recovery.set_recovery_channel(workspace="T1", channel="CREC")
+    await a_gift(slack, fake_slack)
+    fake_slack.fail_next("files.getUploadURLExternal", error="ratelimited", status=429, retry_after=1)
+    clock.current = MONDAY_9 + timedelta(seconds=1)
+    bot.recovery.outbox.wake()
+    await fake_slack.wait_for("files.getUploadURLExternal", timeout=DEADLINE)
+    assert await next_slots(bot.recovery.outbox, [MONDAY_9 + digests.WEEK]) == [MONDAY_9 + digests.WEEK]
+    clock.current = MONDAY_9 + timedelta(minutes=5)  # long past any Retry-After: nothing more goes out
+    seen = bot.recovery.outbox.rounds
+    bot.recovery.outbox.wake()
+    await asyncio.wait_for(bot.recovery.outbox.after_round(seen), DEADLINE)
+    assert len(digests_posted(fake_slack)) == 1 and fake_slack.shared == []
+
+
+async def test_digest_now_says_so_when_the_chart_could_not_be_uploaded(slack, fake_slack, bot):
+    """An install made before files:write was asked for: the digest still arrives, and the admin is told why
+    its chart didn't."""
+    from tests.doubles.slack_api import BOT_SCOPES, BOT_TOKEN
+    fake_slack.add_token(BOT_TOKEN, team="T1", scopes=[s for s in BOT_SCOPES if s != "files:write"])
+    await bot.recovery.set_recovery_channel(workspace="T1", channel="CREC")
+    await slack.command("admin digest now", user="UADMIN", user_name="ada")
+    answer = await told(fake_slack, "but without its chart")
+    assert "missing_scope" in answer.args["text"] and "files:write" in answer.args["text"]
+    assert len(digests_posted(fake_slack)) == 1 and fake_slack.shared == []
+
+
+async def test_a_schedule_set_before_any_recovery_channel_starts_when_one_is_chosen(slack, fake_slack, bot):
+    await slack.command("admin digest friday 17", user="UADMIN", user_name="ada")
+    await told(fake_slack, "Saved: Fridays at 17:00. It starts once a recovery channel is set")
+    assert [m for m in await bot.recovery.store.owed_outbox() if m.kind == digests.KIND] == []
+    await slack.command("admin channel <#CREC|recoveries>", user="UADMIN", user_name="ada")
+    await told(fake_slack, "Recovery summaries will go to that channel")
+    assert [m.due for m in await bot.recovery.store.owed_outbox() if m.kind == digests.KIND] == \
+        [datetime(2026, 11, 27, 17, tzinfo=timezone.utc)]
+
+
+def test_what_people_typed_is_escaped_in_the_slack_digest():
+    from cards import digest as cards
+    person = digests.Person(person="U9", name="<!channel> Zed", recoveries=2, median=timedelta(minutes=4),
+                            recognitions=1)
+    digest = digests.Digest(workspace="T1", since=MONDAY_9 - digests.WEEK, until=MONDAY_9, currency="USD", opened=2,
+                            closed=2, spent=Decimal(0), spend=(), median=timedelta(minutes=4),
+                            root_causes=(("<@U1> & <https://x.test|click>", 2),), unrecorded_causes=0,
+                            repeat_customers=(("<!here>", 2),), most=(person,), fastest=(person,),
+                            recognised=(person,), per_day=())
+    text, blocks = cards.slack(digest, tz=timezone.utc)
+    shown = json.dumps(blocks)
+    assert "<!channel>" not in shown and "<!here>" not in shown and "<@U1>" not in shown and "<https" not in shown
+    assert "&lt;!channel&gt; Zed: 2 recoveries" in shown
+    assert "&lt;@U1&gt; &amp; &lt;https://x.test|click&gt; (2)" in shown

@@ -16,6 +16,7 @@ from bot.cases import Case, Compensation, MessageRef, StepDone
 from bot.catalogue import catalogue
 from bot.checklist import CHECKLIST
 from bot.home import Home, RoleSpend, Team, WorkspaceSettings
+from bot.managers import Managers
 from bot.periods import Period
 from bot.roles import Allowance, Budget, Role, default_role
 from cards import slack_home as cards
@@ -71,6 +72,13 @@ async def test_opening_the_home_shows_my_cases_with_links_and_what_i_can_give(sl
     link = f"https://amends-test.slack.com/archives/{card.answer['channel']}/p{card.answer['ts'].replace('.', '')}"
     assert f"<{link}|R-1001>" in text and "cold soup, table 4" in text and "next: Apologise" in text
     assert "Your team" not in text and "Settings" not in text and buttons(home) == []
+
+
+async def test_each_cases_link_is_asked_of_slack_once_however_often_the_home_is_opened(slack, fake_slack, bot):
+    await open_case(slack, fake_slack)
+    for count in (1, 2, 3):
+        assert "|R-1001>" in shown(await home_of(slack, fake_slack, count=count))
+    assert len(fake_slack.of("chat.getPermalink")) == 1
 
 
 async def test_the_messages_tab_publishes_nothing(slack, fake_slack, bot):
@@ -148,8 +156,37 @@ async def test_saving_a_role_changes_it_and_publishes_the_home_again(slack, fake
     again = await home_of(slack, fake_slack, "UADMIN", count=2)  # published after the save (and on this open)
     assert "server: $30 per case · $150 per month" in shown(again)
     opened = await form(slack, fake_slack, again, "home_roles", **ADMIN)
-    assert await errors_of(slack, opened, {"home_role_name": "server", "home_per_case": "30"}) == {}
-    assert (await bot.recovery.store.role(workspace="T1", name="server")).budget is None  # empty budget: none
+    assert await errors_of(slack, opened, {"home_role_name": "server", "home_per_case": "35"}) == {}
+    role = await bot.recovery.store.role(workspace="T1", name="server")  # only the per-case limit changed:
+    assert (role.limit, role.budget) == (Decimal("35"), Budget(Decimal("150"), Period.MONTH))  # as the command
+    assert await errors_of(slack, opened, {"home_role_name": "server", "home_per_case": "35",
+                                           "home_budget": "None"}) == {}
+    assert (await bot.recovery.store.role(workspace="T1", name="server")).budget is None  # "none" removes it
+    assert await errors_of(slack, opened, {"home_role_name": "staff", "home_per_case": "20",
+                                           "home_budget": "60/day", "home_period": option("month")}) == {}
+    staff = await bot.recovery.store.role(workspace="T1", name="staff")  # a period typed with the amount wins
+    assert (staff.limit, staff.budget) == (Decimal("20"), Budget(Decimal("60"), Period.DAY))
+
+
+async def test_the_roles_form_marks_a_role_managing_so_no_command_is_needed(slack, fake_slack, bot):
+    opened = await form(slack, fake_slack, await home_of(slack, fake_slack, "UADMIN"), "home_roles", **ADMIN)
+    radio = next(b for b in opened.args["view"]["blocks"] if b.get("block_id") == "home_managing")["element"]
+    assert radio["initial_option"]["value"] == "keep"
+    values = {"home_role_name": "shift-lead", "home_per_case": "50", "home_managing": option("on")}
+    assert await errors_of(slack, opened, {**values, "home_per_case": "lots"}) == {
+        "home_per_case": "The per-case limit 'lots' isn't an amount. Type a number, like 25 or 12.50."}
+    assert await bot.recovery.store.reference(workspace="T1", key="config:managing_roles") is None  # refused: nothing
+    assert await errors_of(slack, opened, values) == {}
+    assert await Managers(recovery=bot.recovery).managing_roles(workspace="T1") == {"shift-lead"}
+    again = await home_of(slack, fake_slack, "UADMIN", count=2)
+    assert "shift-lead: $50 per case · no period budget · *managing*" in shown(again)
+    opened = await form(slack, fake_slack, again, "home_roles", **ADMIN)
+    assert "shift-lead: $50 per case · no period budget · *managing*" in opened.args["view"]["blocks"][0]["text"]["text"]
+    assert await errors_of(slack, opened, {"home_role_name": "shift-lead", "home_per_case": "60"}) == {}  # kept
+    assert await Managers(recovery=bot.recovery).managing_roles(workspace="T1") == {"shift-lead"}
+    assert await errors_of(slack, opened, {"home_role_name": "shift-lead", "home_per_case": "60",
+                                           "home_managing": option("off")}) == {}
+    assert await Managers(recovery=bot.recovery).managing_roles(workspace="T1") == set()
 
 
 async def test_the_assign_form_checks_the_person_and_the_role(slack, fake_slack, bot):
@@ -246,6 +283,14 @@ def test_the_busiest_home_fits_slacks_limits_and_says_how_many_more():
     assert "<!channel>" not in json.dumps(view) and "&lt;!channel&gt;" in joined
 
 
+def test_a_line_break_typed_in_what_happened_keeps_each_case_on_one_line():
+    case = replace(a_case(1), what_happened="cold soup\n• R-9999 · <!here> fake\n\nline")
+    home = replace(busiest_home(), open_cases=(case,), recent=(), team=None, settings=None)
+    [mine] = [b["text"]["text"] for b in cards.home_view(home)["blocks"] if b["type"] == "section"
+              and b["text"]["text"].startswith("*Your open cases")]
+    assert mine.split("\n")[1:] == ["• R-1001 · cold soup • R-9999 · &lt;!here&gt; fake line · next: Apologise"]
+
+
 def test_every_form_is_a_valid_view_even_with_many_roles():
     roles = [Role(workspace="T1", name=f"role-{n}", limit=Decimal(25)) for n in range(300)]
     for view in (cards.roles_form(roles, currency="USD"), cards.assign_form(roles), cards.channel_form(None),
@@ -262,7 +307,6 @@ async def test_the_catalogue_form_adds_and_removes_with_the_commands_checks(slac
         ({"home_item_name": "Free dessert", "home_item_value": "lots"}, "home_item_value", "isn't an amount"),
         ({"home_item_name": "Free dessert", "home_item_value": "120%"}, "home_item_value", "at most 100%"),
         ({"home_item_name": "Free dessert", "home_item_emoji": "cake"}, "home_item_emoji", "isn't an emoji"),
-        ({"home_item_name": "voucher"}, "home_item_name", "already has"),
         ({"home_item_name": "caviar", "home_item_remove": {"selected_options": [{"value": "remove"}]}},
          "home_item_name", "There is no “caviar”"),
     ]:
@@ -274,11 +318,21 @@ async def test_the_catalogue_form_adds_and_removes_with_the_commands_checks(slac
     again = await home_of(slack, fake_slack, "UADMIN", count=2)
     assert "🍰 Free dessert · $8" in shown(again)
     opened = await form(slack, fake_slack, again, "home_catalogue", **ADMIN)
-    assert await errors_of(slack, opened, {"home_item_name": "free dessert",
+    assert "Type an item's name to change it" in json.dumps(opened.args["view"])
+    # an item's name typed again changes it where it stands (the command refuses a duplicate instead)
+    assert await errors_of(slack, opened, {"home_item_name": "VOUCHER", "home_item_value": "15",
+                                           "home_item_emoji": ":ticket:"}) == {}
+    assert [i.label("USD") for i in await catalogue(bot.recovery.store, "T1")] == [
+        "comp item", "discount", ":ticket: VOUCHER · $15", "refund", "other", "🍰 Free dessert · $8"]
+    assert await errors_of(slack, opened, {"home_item_name": "voucher", "home_item_value": "-1"}) == {
+        "home_item_value": "An amount can't be negative: '-1'."}  # a bad edit changes nothing either
+    assert (await catalogue(bot.recovery.store, "T1"))[2].label("USD") == ":ticket: VOUCHER · $15"
+    assert await errors_of(slack, opened, {"home_item_name": "voucher"}) == {}
+    assert await errors_of(slack, opened, {"home_item_name": "free dessert", "home_item_value": "-8",
                                            "home_item_remove": {"selected_options": [{"value": "remove"}]}}) == {}
     await fake_slack.wait_for("views.publish", where=lambda c: "Free dessert" not in shown(c) and c.args["user_id"] ==
                               "UADMIN" and "voucher" in shown(c))  # published again after the removal
-    assert [i.name for i in await catalogue(bot.recovery.store, "T1", default=bot.recovery.catalogue)] == [
+    assert [i.label("USD") for i in await catalogue(bot.recovery.store, "T1", default=bot.recovery.catalogue)] == [
         "comp item", "discount", "voucher", "refund", "other"]
 
 

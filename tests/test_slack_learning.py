@@ -167,7 +167,7 @@ async def test_each_start_owes_every_workspaces_next_retention_run_once(fake_sla
             jobs = [m for m in await running.recovery.store.owed_outbox() if m.kind == "retention"]
         finally:
             await running.stop()
-        assert [(m.workspace, m.case_id) for m in jobs] == [("T1", "retention")]
+        assert [(m.workspace, m.case_id) for m in jobs] == [("_retention", "retention")]
         assert jobs[0].due.astimezone(ZoneInfo("UTC")).time().isoformat() == "03:00:00"
 
 
@@ -193,3 +193,66 @@ async def test_people_in_a_managing_role_recognise_too(slack, fake_slack, bot):
     updated = (await fake_slack.wait_for("chat.update", where=lambda c: c.args["ts"] == summary.answer["ts"]))[-1]
     assert "Recognised by <@U2>" in shown(updated)
     assert (await bot.recovery.case(workspace="T1", case_id="R-1001")).recognised_by == ("U2",)
+
+
+async def earlier_cases(recovery, workspace: str, n: int, *, customer: str = "table 9") -> None:
+    """n earlier recoveries for the same guest, opened straight in the store (the note counts them)."""
+    for _ in range(n):
+        await recovery.open_case(workspace=workspace, owner="U9", owner_name="Zoe", what_happened="earlier",
+                                 customer=customer)
+
+
+async def test_a_returning_guest_is_pointed_out_on_a_case_opened_from_a_low_survey_score(fake_slack, clock, tmp_path,
+                                                                                        http):
+    from bot.store import open_store
+    from tests.conftest import SIGNING_SECRET, RunningBot, bot_settings
+    from tests.doubles.slack_client import SlackDriver
+    from tests.test_csat import SECRET, map_soho, send
+    running = await RunningBot.start(bot_settings(fake_slack, csat_secret=SECRET),
+                                     store=open_store(str(tmp_path / "amends.json")), clock=clock)
+    try:
+        driver = SlackDriver(bot_url=running.url, signing_secret=SIGNING_SECRET, fake=fake_slack, session=http)
+        await map_soho(driver, fake_slack)
+        await earlier_cases(running.recovery, "T1", 2, customer="Table 9")
+        result = {"response_id": "resp-3", "score": 1, "customer": "table 9", "location": "soho"}
+        assert await send(http, running, result) == (201, {"case": "R-1003", "posted": True})
+        card = (await fake_slack.wait_for("chat.postMessage", where=lambda c: c.args["channel"] == "CSOHO"
+                                          and "thread_ts" not in c.args and "R-1003" in c.args["text"]))[0]
+        note = (await fake_slack.wait_for("chat.postMessage", where=lambda c: "recovery for this guest"
+                                          in c.args["text"]))[0]
+        assert note.args["thread_ts"] == card.answer["ts"] and note.args["channel"] == "CSOHO"
+        assert note.args["text"].startswith("3rd recovery for this guest in 90 days (R-1001, R-1002)")
+    finally:
+        await running.stop()
+
+
+async def test_a_returning_guest_is_pointed_out_on_a_case_opened_from_a_message(slack, fake_slack, bot):
+    from tests.test_slack_shortcut import shortcut_body
+    await earlier_cases(bot.recovery, "T1", 1)
+    await slack.post(shortcut_body(fake_slack))
+    form = await opened_view(fake_slack, 1)
+    assert await slack.submit(form, {"what": "waited 50 min", "customer": "table 9"}) == (200, "")
+    card = (await fake_slack.wait_for("chat.postMessage", where=lambda c: "thread_ts" not in c.args))[0]
+    note = (await fake_slack.wait_for("chat.postMessage", where=lambda c: "recovery for this guest"
+                                      in c.args["text"]))[0]
+    assert note.args["thread_ts"] == card.answer["ts"]
+    assert note.args["text"].startswith("2nd recovery for this guest in 90 days (R-1001)")
+
+
+async def test_a_follow_up_message_offering_causes_an_admin_since_removed_is_redrawn_with_the_new_list(
+        slack, fake_slack, bot):
+    """Review: after `admin causes` replaced the list, the open follow-up message still offered the old one,
+    every pick was refused, and the new causes could not be picked there."""
+    card, follow_up = await to_follow_up(slack, fake_slack)
+    await slack.command("admin causes kitchen, front desk, other", user="UADMIN", user_name="ada")
+    await told(fake_slack, "Saved. Closing a case now asks what caused it")
+    await slack.click(follow_up, "follow_up_tomorrow", values={"root_cause": "food"})  # from the old list
+    answer = await told(fake_slack, "isn't one of this workspace's causes")
+    assert "kitchen, front desk, other" in answer.args["text"]
+    redrawn = (await fake_slack.wait_for("chat.update", where=lambda c: c.args["ts"] == follow_up.answer["ts"]))[-1]
+    [select] = [b["element"] for b in redrawn.args["blocks"] if b.get("block_id") == "root_cause"]
+    assert [o["value"] for o in select["options"]] == ["kitchen", "front desk", "other"]
+    assert not (await bot.recovery.case(workspace="T1", case_id="R-1001")).is_closed
+    await slack.click(follow_up, "no_follow_up", values={"root_cause": "front desk"})
+    await fake_slack.wait_for("chat.postMessage", where=lambda c: "is closed" in (c.args.get("text") or ""))
+    assert (await bot.recovery.case(workspace="T1", case_id="R-1001")).root_cause == "front desk"

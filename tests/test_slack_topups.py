@@ -136,3 +136,49 @@ async def test_without_a_recovery_channel_the_request_goes_in_the_case_thread(sl
     await slack.click(request, "top_up_approve", user="UADMIN", user_name="ada")
     await wait_step(fake_slack, card, Step.FOLLOW_UP)
     assert (await bot.recovery.store.ledger(workspace="T1"))[0].approved_by == "UADMIN"
+
+
+async def test_a_request_settled_without_waiting_loses_its_buttons(slack, fake_slack, bot):
+    """Amy gives within her allowance while her request waits: the request in the recovery channel is updated in
+    place (no Approve / Deny left), and a manager's click on an old copy changes nothing."""
+    card, compensate, request = await _asked(slack, fake_slack, bot)
+    assert await give(slack, fake_slack, compensate, "25") == (200, "")
+    await wait_step(fake_slack, card, Step.FOLLOW_UP)
+    updated = (await fake_slack.wait_for("chat.update", where=lambda c: c.args["ts"] == request.answer["ts"]))[0]
+    assert "top_up_approve" not in _shown(updated) and "top_up_deny" not in _shown(updated)
+    assert "settled it without waiting" in _shown(updated) and "· $25" in _shown(updated)
+
+    await slack.click(request, "top_up_approve", user="UADMIN", user_name="ada")
+    await _told(fake_slack, "already settled the compensate step of R-1001")
+    [entry] = await bot.recovery.store.ledger(workspace="T1")
+    assert (entry.amount, entry.approved_by) == (Decimal("25"), "")
+
+
+async def test_a_request_slack_refuses_to_post_is_told_and_can_be_asked_again(slack, fake_slack, bot):
+    card = await open_case(slack, fake_slack)
+    compensate = await walk_to(slack, fake_slack, card, Step.COMPENSATE)
+    fake_slack.fail_next("chat.postMessage", error="is_archived")
+    assert (await _give_with_reason(slack, fake_slack, compensate, "40", ASKED)) == (200, "")
+    told = await fake_slack.wait_for("chat.postMessage", where=lambda c: "couldn't post your request" in c.args["text"])
+    assert "nobody was asked" in told[0].args["text"] and told[0].args["channel"] == "DBOTU1"
+
+    assert (await _give_with_reason(slack, fake_slack, compensate, "40", ASKED)) == (200, "")  # not "already asked"
+    await fake_slack.wait_for("chat.postMessage", where=lambda c: "asks for" in c.args["text"]
+                              and c.args.get("thread_ts") == card.answer["ts"])
+    await fake_slack.wait_for("chat.postMessage", where=lambda c: "You asked a manager for $40" in c.args["text"])
+    assert (await bot.recovery.case(workspace="T1", case_id="R-1001")).top_up.post is not None
+
+
+async def test_over_the_limit_again_the_form_says_the_request_already_made_not_ask_again(slack, fake_slack, bot):
+    card, compensate, request = await _asked(slack, fake_slack, bot)
+    status, body = await give(slack, fake_slack, compensate, "60")
+    errors = json.loads(body)["errors"]
+    assert "over your limit" in errors["amount"]
+    assert errors["reason"].startswith("You already asked for $40 on R-1001")
+    assert "Ask a manager" not in errors["reason"]
+
+    await slack.click(request, "top_up_deny", user="UBOSS", user_name="boss")
+    await fake_slack.wait_for("chat.update", where=lambda c: c.args["ts"] == request.answer["ts"])
+    status, body = await give(slack, fake_slack, compensate, "60")
+    assert "said no to $40" in json.loads(body)["errors"]["reason"]
+    assert (await bot.recovery.case(workspace="T1", case_id="R-1001")).top_up.amount == Decimal("40")

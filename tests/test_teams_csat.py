@@ -164,3 +164,17 @@ async def test_one_bot_posts_each_location_s_case_on_its_own_platform(connector,
 def test_help_in_teams_says_how_to_map_a_location():
     assert ("recover admin location <name> here",
             "where a low survey score from that location opens a case (see README, CSAT) (admins)") in usage()
+
+
+async def test_a_returning_guest_is_pointed_out_under_a_case_from_a_low_score(teams, connector, csat_teams_bot, http):
+    await map_soho(teams)
+    await csat_teams_bot.recovery.open_case(workspace=TENANT, owner=AMY.aad, owner_name="Amy Baker",
+                                            what_happened="earlier", customer="Table 9")
+    assert await send(http, csat_teams_bot, LOW) == (201, {"case": "R-1002", "posted": True})
+    card = await posted_card(connector)
+    status, _ = await teams.post(take(teams, card, BEN))
+    assert status == 200
+    await wait_step(connector, Step.APOLOGISE, case_id="R-1002")
+    [note] = [c for c in connector.posts() if "recovery for this guest" in c.shown]
+    assert "2nd recovery for this guest in 90 days (R-1001)" in note.shown
+    assert (note.conversation, note.activity_id) == (FLOOR.id, card.id)  # under the case's card, in its thread

@@ -163,3 +163,27 @@ def test_a_busy_week_s_card_still_fits_teams():
     assert card_problems(card) == []
     assert len(json.dumps({"type": "message", "summary": text, "attachments": [{"content": card}]})) < 28 * 1024
     assert "…and 45 more roles" in json.dumps(card, ensure_ascii=False)
+
+
+async def test_digest_now_without_a_recovery_channel_says_how_to_set_one(teams, connector, teams_bot):
+    status, _ = await teams.say("recover admin digest now", user=ADA)
+    assert status == 201
+    await wait_answer(connector, "No recovery channel is set, so there is nowhere to send the digest")
+    assert digest_cards(connector) == []
+    assert [m for m in await teams_bot.recovery.store.owed_outbox() if m.kind == digests.KIND] == []
+
+
+def test_a_chart_that_cannot_be_drawn_does_not_hold_the_digest_back(monkeypatch):
+    from types import SimpleNamespace
+
+    from bot import charts
+    from handlers.teams.digest import digest_card
+
+    def broken(digest, *, dpi=100):
+        raise RuntimeError("no fonts on this machine")
+    monkeypatch.setattr(charts, "draw", broken)
+    digest = digests.summarise(workspace=TENANT, since=MONDAY_9 - digests.WEEK, until=MONDAY_9, cases=[], entries=[],
+                               roles=[], currency="USD", tz=timezone.utc)
+    text, card = asyncio.run(digest_card(SimpleNamespace(recovery=SimpleNamespace(tz=timezone.utc)), digest))
+    assert card["fallbackText"].startswith("Weekly recovery digest")
+    assert not [e for e in card["body"] if e["type"] == "Image"]

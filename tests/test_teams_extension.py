@@ -42,6 +42,11 @@ def the_form(body: dict) -> dict:
     return attachment["content"]
 
 
+def form_data(form: dict) -> dict:
+    """What the form's button carries, without its one-time id."""
+    return {k: v for k, v in form["actions"][0]["data"].items() if k != "form"}
+
+
 def filled(form: dict, **typed) -> dict:
     """What Teams sends as value.data when the form's Open case is pressed: its data, and each input."""
     [button] = form["actions"]
@@ -58,7 +63,7 @@ async def test_recover_from_a_message_opens_a_case_in_its_thread_linking_back(te
     form = the_form(body)
     what = next(e for e in form["body"] if e.get("id") == Field.WHAT)
     assert what["value"] == WHAT  # the HTML body as people read it: mention, entity and line break undone
-    assert form["actions"][0]["data"] == {"source": LINK}
+    assert form_data(form) == {"source": LINK}
     assert connector.calls == []  # a dialog only: nothing is posted, nothing opened
     assert await teams_bot.recovery.open_cases(workspace=TENANT, owner=AMY.aad) == []
 
@@ -96,7 +101,7 @@ async def test_a_message_with_no_text_or_link_still_opens_the_form(teams):
     activity["value"]["messagePayload"] = {"id": "1", "body": {"contentType": "html", "content": "<p></p>"}}
     form = the_form((await teams.post(activity))[1])
     assert next(e for e in form["body"] if e.get("id") == Field.WHAT)["value"] == ""
-    assert form["actions"][0]["data"] == {}
+    assert form_data(form) == {}
 
 
 @pytest.mark.parametrize("data, kept", [
@@ -108,7 +113,7 @@ async def test_a_refused_submit_keeps_the_dialog_open_and_opens_nothing(teams, c
     status, body = await teams.post(invoke(teams, "teams_compose_submit_action.json", data=data))
     form = the_form(body)
     assert status == 200 and "Say what happened" in json.dumps(form)
-    assert form["actions"][0]["data"] == kept
+    assert form_data(form) == kept
     assert connector.calls == [] and await teams_bot.recovery.open_cases(workspace=TENANT, owner=AMY.aad) == []
 
 
@@ -163,3 +168,21 @@ def test_the_new_cards_are_valid_and_fit_a_teams_activity_with_the_worst_text(ow
     assert [a.get("verb") for a in card["actions"]] == ([None] if owned else ["take", None])
     form = cards.from_message_form(what=WORST, source=case.source, what_max=2000, customer_max=200, problem=WORST)
     assert card_problems(form) == [] and len(json.dumps(form).encode()) <= cards.ACTIVITY_MAX
+
+
+async def test_a_double_tap_on_open_case_opens_one_case_and_a_refusal_keeps_what_was_typed(teams, connector, teams_bot):
+    """Review: two taps on the dialog's Open case (two invokes) opened two cases; and a refused submit lost the
+    customer typed."""
+    form = the_form((await teams.post(invoke(teams, "teams_compose_fetch_task.json")))[1])
+    refused = the_form((await teams.post(invoke(teams, "teams_compose_submit_action.json",
+                                                data=filled(form, what=" ", customer="table 9"))))[1])
+    [customer] = [e for e in refused["body"] if e.get("id") == Field.CUSTOMER]
+    assert customer["value"] == "table 9" and form_data(refused) == {"source": LINK}
+    data = filled(refused, what="cold steak")
+    first, second = invoke(teams, "teams_compose_submit_action.json", data=data), \
+        invoke(teams, "teams_compose_submit_action.json", data=data)
+    second["id"] = first["id"] + "-again"  # a second tap: its own invoke
+    assert await teams.post(first) == (200, {}) and await teams.post(second) == (200, {})
+    await wait_step(connector, Step.APOLOGISE)
+    [case] = await teams_bot.recovery.open_cases(workspace=TENANT, owner=AMY.aad)
+    assert (case.what_happened, case.customer) == ("cold steak", "table 9")

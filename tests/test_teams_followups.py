@@ -3,6 +3,7 @@ the follow-up reminder as a proactive message in the owner's chat with Amends an
 idle nudge, and the admin settings. The outbox runs on the test's clock (no sleeping)."""
 
 import asyncio
+import json
 from datetime import datetime, timedelta, timezone
 
 from bot.checklist import Step
@@ -52,8 +53,8 @@ async def reminder_in_chat(connector, teams_bot, clock, *, at: datetime = DAY_AF
 async def test_the_owner_is_reminded_in_their_chat_and_done_records_they_are_happy(teams, connector, teams_bot, clock):
     await closed_with_follow_up(teams, teams_bot, clock)
     reminder = await reminder_in_chat(connector, teams_bot, clock)
-    assert reminder.activity_id is None and reminder.card["fallbackText"] == "Follow up with cold soup, table 4, " \
-        "waited 40 min (R-1001)"
+    assert reminder.activity_id is None and reminder.card["fallbackText"] == "Follow up with the customer of " \
+        "R-1001: cold soup, table 4, waited 40 min"  # none was named
     assert [a["title"] for a in reminder.card["actions"]] == [
         "Done — they're happy", "Still unhappy — reopen", "Snooze a day"]
 
@@ -113,6 +114,11 @@ async def test_an_idle_case_nudges_its_owner_once_in_their_chat(teams, connector
     [nudge] = await connector.wait_for(lambda c: c.method == "POST" and "has been open" in c.shown)
     assert nudge.conversation == personal_conversation(AMY)
     assert nudge.card["fallbackText"] == "R-1001 has been open 15 min — next: apologise"
+    # the card, left as it was drawn at the open, is redrawn with its age (and when that was true)
+    [aged] = await connector.wait_for(lambda c: c.method == "PUT" and c.activity_id == card.id)
+    assert aged.conversation == card.conversation
+    as_of = clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert f"open 15 min as of {{{{TIME({as_of})}}}}" in aged.shown
     clock.advance(minutes=20)
     await rounds(teams_bot.recovery.outbox)
     assert len(in_amys_chat(connector, "has been open")) == 1
@@ -160,3 +166,72 @@ async def test_a_reminder_due_while_the_bot_was_down_loads_teams_and_goes_out_on
     finally:
         await second.stop()
     assert len(in_amys_chat(connector, "Follow up with")) == 1
+
+
+async def test_a_reopened_case_closes_again_with_a_new_summary_card_and_reminder(teams, connector, teams_bot, clock):
+    """Review: after "Still unhappy — reopen" the new fix card's buttons work in the case's conversation, and
+    closing again posts a second summary, turns the card closed again and owes the next reminder."""
+    from tests.doubles.teams_driver import RECOVERIES
+    assert (await teams.say("recover admin channel here", user=ADA, channel=RECOVERIES))[0] == 201
+    await wait_answer(connector, "Recovery summaries will be posted in this channel")
+    card = await closed_with_follow_up(teams, teams_bot, clock)
+    await connector.wait_for(lambda c: c.method == "POST" and c.conversation == RECOVERIES.id
+                             and "Recovered: R-1001" in c.shown)
+    reminder = await reminder_in_chat(connector, teams_bot, clock)
+    assert (await teams.execute(reminder, "reminder_reopen"))[0] == 200
+
+    fix_again = await wait_step(connector, Step.FIX, count=2)
+    clock.advance(minutes=5)
+    status, body = await teams.execute(fix_again, "step_done")
+    assert status == 200 and "actions" not in body["value"]
+    compensate = await wait_step(connector, Step.COMPENSATE, count=2)  # nothing was given: it is asked again
+    assert (await teams.execute(compensate, "nothing_needed"))[0] == 200
+    follow_up = await wait_step(connector, Step.FOLLOW_UP, count=2)
+    assert (await teams.execute(follow_up, "follow_up_tomorrow"))[0] == 200
+    await wait_answer(connector, "is closed", count=2)
+    summaries = await connector.wait_for(lambda c: c.method == "POST" and c.conversation == RECOVERIES.id
+                                         and "Recovered: R-1001" in c.shown, count=2)
+    assert len(summaries) == 2
+    await connector.wait_for(lambda c: c.method == "PUT" and c.activity_id == card.id
+                             and "R-1001 · closed" in c.shown, count=2)
+    case = await teams_bot.recovery.case(workspace=TENANT, case_id="R-1001")
+    assert case.is_closed and case.follow_up_on == clock.now().date() + timedelta(days=1)
+    await reminder_in_chat(connector, teams_bot, clock, at=datetime.combine(
+        case.follow_up_on, datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=10), count=2)
+
+
+async def test_a_reopen_whose_fix_step_teams_refused_is_healed_by_tapping_again(teams, connector, teams_bot, clock):
+    """Review: reopened, but Teams refused the fix step's card; a second tap on "Still unhappy" said its checklist
+    was below the case card while nothing was there. Now it posts the missing step."""
+    card = await closed_with_follow_up(teams, teams_bot, clock)
+    reminder = await reminder_in_chat(connector, teams_bot, clock)
+    connector.fail_next(card.conversation, status=502, code="BadGateway")  # the fix step's post
+    await teams.execute(reminder, "reminder_reopen")
+    case = await teams_bot.recovery.case(workspace=TENANT, case_id="R-1001")
+    assert not case.is_closed and Step.FIX not in case.step_posts
+
+    status, body = await teams.execute(reminder, "reminder_reopen")
+    assert status == 200 and "is open again" in answer_of(body)
+    fix_again = await wait_step(connector, Step.FIX, count=2)
+    assert fix_again.conversation == card.conversation
+    assert Step.FIX in (await teams_bot.recovery.case(workspace=TENANT, case_id="R-1001")).step_posts
+
+
+def test_the_reminder_card_names_the_customer_or_says_their_details_were_erased():
+    """Review: without a customer the reminder read "Follow up with <what happened>", and an erased reference
+    went unexplained. Both cards stay valid Adaptive Cards."""
+    from dataclasses import replace
+    from bot.cases import Case
+    from cards import teams as cards
+    from tests.doubles.bf_connector import card_problems
+    case = Case(workspace=TENANT, id="R-1042", owner="a", owner_name="Amy", what_happened="cold soup",
+                customer="table 4 <at>Ben</at>", opened_at=DAY_AFTER, closed_at=DAY_AFTER)
+    text, card = cards.reminder_card(case, due=DAY_AFTER)
+    assert text == "Follow up with table 4 <at>Ben</at> (R-1042)" and not card_problems(card)
+    assert {"type": "TextRun", "text": "table 4 <at>Ben</at>"} in card["body"][1]["inlines"]  # typed: no markdown
+    erased = replace(case, customer="", erased_at=DAY_AFTER)
+    text, card = cards.reminder_card(erased, due=DAY_AFTER)
+    assert text == "Follow up with the customer of R-1042" and not card_problems(card)
+    assert "details were erased" in json.dumps(card)
+    text, _ = cards.reminder_card(replace(case, customer=""), due=DAY_AFTER)
+    assert text == "Follow up with the customer of R-1042: cold soup"

@@ -151,3 +151,36 @@ async def test_a_follow_up_card_posted_before_causes_were_asked_is_redrawn_with_
     [redrawn] = connector.updates(follow_up.id)
     assert any(e.get("id") == "root_cause" for e in redrawn.card["body"])
     assert not (await teams_bot.recovery.case(workspace=TENANT, case_id="R-1001")).is_closed
+
+
+async def test_a_returning_guest_is_pointed_out_on_a_case_opened_from_a_message(teams, connector, teams_bot):
+    from tests.test_teams_extension import THREAD, filled, invoke, the_form
+    for _ in range(2):
+        await teams_bot.recovery.open_case(workspace=TENANT, owner="aad-zoe", owner_name="Zoe",
+                                           what_happened="earlier", customer="Table 9")
+    status, body = await teams.post(invoke(teams, "teams_compose_fetch_task.json"))
+    form = the_form(body)
+    status, body = await teams.post(invoke(teams, "teams_compose_submit_action.json",
+                                           data=filled(form, customer="table 9")))
+    assert (status, body) == (200, {})
+    await wait_step(connector, Step.APOLOGISE, case_id="R-1003")
+    [card] = [c for c in connector.posts(THREAD) if "R-1003 · open" in c.shown]
+    [note] = [c for c in connector.posts() if "recovery for this guest" in c.shown]
+    assert "3rd recovery for this guest in 90 days (R-1001, R-1002)" in note.shown
+    assert note.activity_id == card.id  # under the new case's card
+
+
+async def test_a_follow_up_card_offering_causes_an_admin_since_removed_is_redrawn_with_the_new_list(
+        teams, connector, teams_bot):
+    follow_up = await to_follow_up(teams, connector)
+    await teams.say("recover admin causes kitchen, front desk, other", user=ADA)
+    await wait_answer(connector, "Saved. Closing a case now asks what caused it")
+    status, body = await teams.execute(follow_up, "follow_up_tomorrow", {"root_cause": "food"})
+    assert status == 200 and "isn't one of this workspace's causes (kitchen, front desk, other)" in answer_of(body)
+    [redrawn] = connector.updates(follow_up.id)
+    [cause] = [e for e in redrawn.card["body"] if e.get("id") == "root_cause"]
+    assert [c["value"] for c in cause["choices"]] == ["kitchen", "front desk", "other"]
+    assert not (await teams_bot.recovery.case(workspace=TENANT, case_id="R-1001")).is_closed
+    status, body = await teams.execute(follow_up, "no_follow_up", {"root_cause": "front desk"})
+    assert status == 200 and (await teams_bot.recovery.case(workspace=TENANT, case_id="R-1001")).root_cause == \
+        "front desk"

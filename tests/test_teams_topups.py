@@ -65,6 +65,9 @@ async def test_after_a_deny_approve_is_refused_and_amy_gives_within_her_allowanc
     assert "already denied $40" in answer_of(body)
     status, body = await teams.execute(compensate, "top_up_ask", {"amount": "40", "reason": "please"})
     assert "said no to $40" in answer_of(body)
+    status, body = await teams.execute(compensate, "give", {"kind": "voucher", "amount": "40"})
+    assert "over your limit" in answer_of(body) and "said no to $40" in answer_of(body)
+    assert "tap Ask a manager" not in answer_of(body)  # not an invitation to ask again
     assert await teams_bot.recovery.store.ledger(workspace=TENANT) == []
     status, body = await teams.execute(compensate, "give", {"kind": "voucher", "amount": "25"})
     assert status == 200 and "voucher · $25" in str(body["value"])
@@ -93,3 +96,20 @@ async def test_a_double_tap_on_approve_records_it_once(teams, connector, teams_b
     kinds = sorted(body["type"] for _, body in answers)
     assert kinds == ["application/vnd.microsoft.activity.message", CARD_TYPE]
     assert len(await teams_bot.recovery.store.ledger(workspace=TENANT)) == 1
+
+
+async def test_a_request_settled_without_waiting_loses_its_buttons(teams, connector, teams_bot):
+    """Amy chooses "Nothing needed" while her request waits: the request card is replaced in place without
+    Approve / Deny, and a manager's tap on an old copy changes nothing."""
+    compensate = await _compensate(teams)
+    _, request = await _ask(teams, connector, compensate)
+    status, body = await teams.execute(compensate, "nothing_needed")
+    assert status == 200 and body["type"] == CARD_TYPE
+    await wait_step(connector, Step.FOLLOW_UP)
+    [updated] = await connector.wait_for(lambda c: c.method == "PUT" and c.activity_id == request.id)
+    assert "actions" not in updated.card or not updated.card["actions"]
+    assert "settled it without waiting" in updated.shown and "nothing needed" in updated.shown
+
+    status, body = await teams.execute(request, "top_up_approve", user=ADA)
+    assert "already settled the compensate step of R-1001" in answer_of(body)
+    assert await teams_bot.recovery.store.ledger(workspace=TENANT) == []

@@ -64,8 +64,9 @@ async def test_an_approval_is_recorded_even_past_the_period_budget(recovery, top
     case = await _to_compensate(recovery)
     await _ask(topups, case, amount="60")
     _, entry = await _approve(topups, case)
-    assert entry.amount == Decimal("60")
-    assert (await recovery.allowance(workspace=W1, person="U1")).left == 0
+    assert entry.amount == Decimal("60") and entry.approved_by
+    # The manager's call for that one case: the employee's own week is untouched ($100 − $75 of their own).
+    assert (await recovery.allowance(workspace=W1, person="U1")).left == Decimal("25")
 
 
 @pytest.mark.parametrize("amount, refusal, words", [
@@ -99,8 +100,10 @@ async def test_a_request_needs_a_reason_the_owner_and_the_compensate_step(recove
 
 
 async def test_a_second_request_while_one_waits_is_refused(recovery, topups):
+    from bot.cases import MessageRef
     case = await _to_compensate(recovery)
     await _ask(topups, case)
+    await topups.posted(workspace=W1, case_id=case.id, post=MessageRef(channel="CREC", id="1.2"))
     with pytest.raises(Refusal, match="You already asked for \\$40"):
         await _ask(topups, case, amount="60")
     assert (await recovery.case(workspace=W1, case_id=case.id)).top_up.amount == Decimal("40")
@@ -169,3 +172,17 @@ async def test_a_percent_item_asks_for_its_share_of_the_bill(recovery, topups):
     assert asked.top_up.amount == Decimal("45.00")
     _, entry = await _approve(topups, case)
     assert (entry.kind, entry.amount) == ("30% off the bill", Decimal("45.00"))
+
+
+async def test_a_request_that_never_reached_a_manager_can_be_asked_again(recovery, topups):
+    """A restart (or a refused post) between asking and posting leaves a request no manager sees: asking again
+    replaces it, instead of "You already asked" forever. Once posted, a second request is refused."""
+    from bot.cases import MessageRef
+    case = await _to_compensate(recovery)
+    await _ask(topups, case)
+    again = await _ask(topups, case, amount="35")
+    assert (again.top_up.amount, again.top_up.status) == (Decimal("35"), "pending")
+    await topups.posted(workspace=W1, case_id=case.id, post=MessageRef(channel="CREC", id="1.2"))
+    with pytest.raises(Refusal, match="You already asked for \\$35"):
+        await _ask(topups, case, amount="60")
+    assert (await recovery.case(workspace=W1, case_id=case.id)).top_up.amount == Decimal("35")

@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.checklist import Step
 from bot.errors import OverAllowance, Refusal, StepNotOpen
-from bot.learning import PICK_A_CAUSE, root_causes
+from bot.learning import PICK_A_CAUSE, check_closing, root_causes
 from bot.recovery import NOTE_MAX, Recovery
 from cards import slack as cards
 from cards.ids import Action, Field, Form, read_button_value
@@ -175,27 +175,32 @@ class ChecklistHandlers:
     async def on_nothing_needed(self, *, workspace, case_id, step, actor, action, body, client: AsyncWebClient):
         case = await self.recovery.nothing_needed(workspace=workspace, case_id=case_id, actor=actor)
         await self.publisher.advance(client, case, done=Step.COMPENSATE)
+        if self.topups is not None:  # a request still waiting for a manager loses its buttons
+            await self.topups.settled(client, case)
 
     async def on_follow_up_in(self, *, workspace, case_id, step, actor, action, body, client: AsyncWebClient):
         days = {Action.FOLLOW_UP_TOMORROW.value: 1, Action.FOLLOW_UP_NEXT_WEEK.value: 7}.get(action["action_id"])
         on = None if days is None else self.recovery.today() + timedelta(days=days)
         cause, change = _closing(body)  # the step message's inputs, sent with the button
-        if not cause:
-            await self._ask_cause(workspace=workspace, case_id=case_id, actor=actor, body=body, client=client)
+        if cause not in await root_causes(self.recovery.store, workspace=workspace):  # none, or an old list's
+            await self._ask_cause(workspace=workspace, case_id=case_id, actor=actor, body=body, client=client,
+                                  cause=cause)
         case = await self.recovery.follow_up(workspace=workspace, case_id=case_id, actor=actor, on=on,
                                              root_cause=cause, change_note=change)
         await self.publisher.advance(client, case, done=Step.FOLLOW_UP)
 
-    async def _ask_cause(self, *, workspace, case_id, actor, body, client: AsyncWebClient) -> None:
-        """No cause picked: refused (whose case and which step are said first). A step message posted before
-        closing asked for a cause has no input for it: it is redrawn with one."""
+    async def _ask_cause(self, *, workspace, case_id, actor, body, client: AsyncWebClient, cause: str = "") -> None:
+        """No cause picked, or one an admin has since taken off the list: refused (whose case and which step
+        are said first). A step message posted before closing asked for a cause has no input for it, and one
+        posted before the list changed offers the old list: it is redrawn with the workspace's causes now."""
         case = await self.recovery.check_can_act(workspace=workspace, case_id=case_id, actor=actor,
                                                  step=Step.FOLLOW_UP)
+        causes = await root_causes(self.recovery.store, workspace=workspace)
         ref = case.step_posts.get(Step.FOLLOW_UP)
-        if Field.ROOT_CAUSE.value not in ((body.get("state") or {}).get("values") or {}) and ref is not None:
-            text, blocks = cards.step_message(case, Step.FOLLOW_UP, causes=await root_causes(
-                self.recovery.store, workspace=workspace))
+        if (cause or Field.ROOT_CAUSE.value not in ((body.get("state") or {}).get("values") or {})) and ref is not None:
+            text, blocks = cards.step_message(case, Step.FOLLOW_UP, causes=causes)
             await self.publisher._tidy(client.chat_update(channel=ref.channel, ts=ref.id, text=text, blocks=blocks))
+        check_closing(causes, root_cause=cause, change_note="")  # the sentence for a cause no longer listed
         raise Refusal(PICK_A_CAUSE)
 
     async def on_follow_up_pick(self, *, workspace, case_id, step, actor, action, body, client: AsyncWebClient):
@@ -300,3 +305,5 @@ class ChecklistHandlers:
             await self.topups.show_request(client, case)
             return
         await self.publisher.advance(client, case, done=Step(recorded["step"]))
+        if self.topups is not None and recorded["step"] == Step.COMPENSATE.value:  # a waiting request's buttons go
+            await self.topups.settled(client, case)

@@ -127,13 +127,15 @@ class RecoverCommand:
             case commands.ShowCatalogue():
                 await say(*cards.catalogue_message(await self.recovery.kinds(workspace=workspace),
                                                    currency=self.recovery.currency))
-            case commands.AddCatalogueItem(name=name, value=value, emoji=emoji):
-                await say(await catalogue.add_typed(self.recovery, workspace=workspace, name=name, value=value,
-                                                    emoji=emoji))
+            case commands.AddCatalogueItem(name=name, value=value, emoji=emoji):  # Slack sends "Fish &amp; chips"
+                await say(await catalogue.add_typed(self.recovery, workspace=workspace,
+                                                    name=humanize_slack_markup(name), value=value, emoji=emoji))
             case commands.RemoveCatalogueItem(name=name):
-                await say(await catalogue.remove_typed(self.recovery, workspace=workspace, name=name))
+                await say(await catalogue.remove_typed(self.recovery, workspace=workspace,
+                                                       name=humanize_slack_markup(name)))
             case commands.SetReminderHour(hour=hour):
-                await say(await followups.saying_reminder_hour(self.recovery.store, workspace=workspace, text=hour))
+                await say(await followups.saying_reminder_hour(self.recovery.store, workspace=workspace, text=hour,
+                                                               tz=self.recovery.tz, now=self.recovery.clock.now()))
             case commands.SetIdleMinutes(minutes=minutes):
                 await say(await followups.saying_idle_minutes(self.recovery.store, workspace=workspace, text=minutes))
             case commands.SetManaging(role=role, managing=managing):

@@ -30,10 +30,13 @@ CHART_NAME = "amends-digest.png"
 
 
 async def post_digest(client: AsyncWebClient, recovery: Recovery, digest: digests.Digest, *, channel: str, key: str,
-                      in_doubt: bool = False) -> str:
-    """Post the digest and upload its chart into the post's thread; returns the post's ts."""
+                      in_doubt: bool = False, problems: list[str] | None = None) -> str:
+    """Post the digest and upload its chart into the post's thread; returns the post's ts. Once the post is
+    in, a chart that fails to upload is logged (and added to `problems`), never retried: a retry would post
+    the digest a second time."""
     if in_doubt:
-        oldest = datetime.now(timezone.utc).timestamp() - 3 * 24 * 3600
+        # Its earlier post can't predate its slot (an hour's margin for clocks); however long the bot was down.
+        oldest = min(digest.until.timestamp(), datetime.now(timezone.utc).timestamp()) - 3600
         try:
             earlier = await read_history(client, channel=channel, oldest=oldest)
         except SlackApiError as error:  # not granted, or gone: posting again is the documented at-least-once
@@ -50,10 +53,16 @@ async def post_digest(client: AsyncWebClient, recovery: Recovery, digest: digest
     text, blocks = cards.slack(digest, tz=recovery.tz)
     posted = await client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False,
                                            metadata={"event_type": METADATA_EVENT, "event_payload": {"key": key}})
-    png = await asyncio.to_thread(charts.draw, digest)
-    await client.files_upload_v2(channel=channel, thread_ts=posted["ts"], file=png, filename=CHART_NAME,
-                                 title="Spend vs budget by role, recoveries per day",
-                                 alt_txt="Bar charts: spend against budget by role, and recoveries per day")
+    try:
+        png = await asyncio.to_thread(charts.draw, digest)
+        await client.files_upload_v2(channel=channel, thread_ts=posted["ts"], file=png, filename=CHART_NAME,
+                                     title="Spend vs budget by role, recoveries per day",
+                                     alt_txt="Bar charts: spend against budget by role, and recoveries per day")
+    except Exception as error:  # noqa: BLE001 — the digest itself arrived; only its chart is missing
+        reason = slack_error(error) if isinstance(error, SlackApiError) else f"{type(error).__name__}: {error}"
+        log.warning("%s: the digest is posted (%s) but its chart could not be uploaded: %s", key, posted["ts"], reason)
+        if problems is not None:
+            problems.append(reason)
     return posted["ts"]
 
 
@@ -92,13 +101,19 @@ async def admin(parsed, *, client: AsyncWebClient, recovery: Recovery, workspace
                               "Set one with `/recover admin channel #channel`.")
             now = recovery.clock.now()
             digest = await digests.last_seven_days(recovery, workspace=workspace)
+            problems: list[str] = []
             try:
                 await post_digest(client, recovery, digest, channel=channel,
-                                  key=f"digest-now:{workspace}:{now.isoformat()}")
+                                  key=f"digest-now:{workspace}:{now.isoformat()}", problems=problems)
             except SlackApiError as error:
                 raise Refusal(f"Slack didn't take the digest ({slack_error(error)}). Check that I'm in <#{channel}> "
                               "(`/invite @Amends`) and try again.") from None
-            await say(f"Sent the last seven days' digest to <#{channel}>.")
+            if problems:
+                await say(f"Sent the last seven days' digest to <#{channel}>, but without its chart: Slack didn't "
+                          f"take the image ({problems[0]}). If it says missing_scope, reinstall Amends so it may "
+                          "upload files (files:write).")
+            else:
+                await say(f"Sent the last seven days' digest to <#{channel}>.")
         case commands.SetDigest(words=words):
             schedule = digests.parse_schedule(list(words))
             nxt = await digests.set_schedule(recovery, workspace=workspace, schedule=schedule)

@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.checklist import Step
-from bot.errors import Refusal
+from bot.errors import Refusal, StepNotOpen
 from bot.followups import FollowUps, read_reminder_value
 from bot.recovery import Recovery
 from cards import slack as cards
@@ -39,6 +39,23 @@ class SlackReach:
 
     async def nudge(self, case, *, now) -> None:
         await self._dm(case, *cards.nudge_message(case, now=now))
+        await self._redraw(case, now=now)
+
+    async def _redraw(self, case, *, now) -> None:
+        """The case card, last drawn when the case last moved, is redrawn with its age as it is idle now.
+        Cosmetic: a failure is only logged (raising would send the nudge again)."""
+        if case.card is None:
+            return
+        try:
+            app_client = await self.clients(case.workspace)
+            if app_client is None:
+                return
+            text, blocks = cards.case_card(case, now=now)
+            async with asyncio.timeout(self.timeout):
+                await outbox_client(app_client).chat_update(channel=case.card.channel, ts=case.card.id, text=text,
+                                                            blocks=blocks)
+        except Exception as error:  # noqa: BLE001 — cosmetic, see above
+            log.warning("%s: card not redrawn with its age: %s", case.id, error)
 
     async def _dm(self, case, text: str, blocks: list[dict]) -> None:
         app_client = await self.clients(case.workspace)
@@ -80,10 +97,10 @@ class ReminderButtons:
         try:
             match action.get("action_id"):
                 case Action.REMINDER_DONE:
-                    case = await self.follow_ups.done(workspace=workspace, case_id=case_id, actor=actor)
+                    case = await self.follow_ups.done(workspace=workspace, case_id=case_id, actor=actor, due=due)
                     answer = "done, they're happy. Thank you for following through."
                 case Action.REMINDER_REOPEN:
-                    case = await self.follow_ups.reopen(workspace=workspace, case_id=case_id, actor=actor)
+                    case = await self.follow_ups.reopen(workspace=workspace, case_id=case_id, actor=actor, due=due)
                     await self._reopened(client, case)
                     answer = "reopened. The fix step is back in the case thread."
                 case _:
@@ -93,12 +110,22 @@ class ReminderButtons:
                     answer = f"snoozed. I'll remind you again {day(local.date())} at {local:%H:%M}."
         except Refusal as refusal:
             await tell(body=body, respond=respond, client=client, text=refusal.sentence)
+            if action.get("action_id") == Action.REMINDER_REOPEN and isinstance(refusal, StepNotOpen):
+                await self._heal(client, workspace=workspace, case_id=case_id, actor=actor)
             return
         container = body.get("container") or {}
         if container.get("channel_id") and container.get("message_ts"):
             text, blocks = cards.reminder_answered(case, answer)
             await self.publisher._tidy(client.chat_update(channel=container["channel_id"], ts=container["message_ts"],
                                                           text=text, blocks=blocks))
+
+    async def _heal(self, client: AsyncWebClient, *, workspace: str, case_id: str, actor: str) -> None:
+        """Reopened already, but its step never reached Slack (refused, a crash): the owner's second tap posts it,
+        so "its checklist is in the case thread" is true."""
+        case = await self.recovery.case(workspace=workspace, case_id=case_id)
+        if case.owner == actor and not case.is_closed and case.current_step not in case.step_posts:
+            case = await self.publisher.resume(client, case)
+            await self.publisher.refresh_card(client, case)
 
     async def _reopened(self, client: AsyncWebClient, case) -> None:
         """The fix step again in the case's thread, the card open again, and the channel told."""

@@ -19,6 +19,7 @@ from bot import catalogue
 from bot.cases import Case
 from bot.errors import InvalidAmount, NotAdmin, Refusal
 from bot.home import build_home, catalogue_lines
+from bot.managers import Managers
 from bot.money import parse_amount
 from bot.recovery import Recovery
 from bot.roles import ROLE_NAME
@@ -29,6 +30,7 @@ from handlers.slack.people import is_slack_admin
 from handlers.slack.publish import slack_error
 from handlers.slack.replies import user_of
 
+PERMALINKS_KEPT = 10_000
 NOT_ADMIN = ("Only Amends admins can do that: workspace admins and owners, and the people in AMENDS_ADMINS. "
              "Ask one of them.")
 
@@ -57,6 +59,7 @@ class SlackHome:
         self.recovery = recovery
         self.admins = admins
         self.background = background
+        self._permalinks: dict[tuple[str, str], str] = {}  # a message's permalink never changes: asked once
 
     def register(self, app: AsyncApp) -> None:
         app.event("app_home_opened")(self.background.acked(self.on_home_opened))
@@ -86,16 +89,22 @@ class SlackHome:
             shown += [case for case, _ in home.team.open_cases[:cards.TEAM_SHOWN]]
         await client.views_publish(user_id=user, view=cards.home_view(home, links=await self._links(client, shown)))
 
-    @staticmethod
-    async def _links(client: AsyncWebClient, cases: list[Case]) -> dict[str, str]:
-        """A link to each case's card (fetched concurrently; left out when Slack can't say)."""
+    async def _links(self, client: AsyncWebClient, cases: list[Case]) -> dict[str, str]:
+        """A link to each case's card (fetched concurrently, and once: a manager's Home shows up to 40 cases
+        each time it is opened, and chat.getPermalink is rate limited; left out when Slack can't say)."""
         async def link(case: Case) -> str | None:
             if case.card is None:
                 return None
-            try:
-                return (await client.chat_getPermalink(channel=case.card.channel, message_ts=case.card.id))["permalink"]
-            except SlackApiError:
-                return None
+            key = (case.card.channel, case.card.id)
+            if key not in self._permalinks:
+                try:
+                    found = await client.chat_getPermalink(channel=case.card.channel, message_ts=case.card.id)
+                except SlackApiError:
+                    return None
+                if len(self._permalinks) >= PERMALINKS_KEPT:
+                    self._permalinks.clear()
+                self._permalinks[key] = found["permalink"]
+            return self._permalinks[key]
         unique = list({case.id: case for case in cases}.values())
         found = await asyncio.gather(*(link(case) for case in unique))
         return {case.id: url for case, url in zip(unique, found) if url}
@@ -115,7 +124,9 @@ class SlackHome:
         return run
 
     async def open_roles(self, workspace: str) -> dict:
-        return cards.roles_form(await self.recovery.roles(workspace=workspace), currency=self.recovery.currency)
+        managing = await Managers(recovery=self.recovery).managing_roles(workspace=workspace)
+        return cards.roles_form(await self.recovery.roles(workspace=workspace), currency=self.recovery.currency,
+                                managing=frozenset(managing))
 
     async def open_assign(self, workspace: str) -> dict:
         return cards.assign_form(await self.recovery.roles(workspace=workspace))
@@ -158,11 +169,18 @@ class SlackHome:
             missing[Field.HOME_PER_CASE] = "Type the most one case may cost, e.g. 25."
         if missing:
             return missing
+        # As the command: no budget typed keeps the role's current one ("none" removes it), so changing
+        # only the per-case limit never silently lifts a budget.
+        if budget and budget.lower() != "none" and "/" not in budget:
+            budget = f"{budget}/{period}"
         try:
-            await self.recovery.set_limit(workspace=workspace, role=name, limit=per_case,
-                                          budget=f"{budget}/{period}" if budget else "none")
+            role = await self.recovery.set_limit(workspace=workspace, role=name, limit=per_case, budget=budget or None)
         except Refusal as refusal:
             return {self._role_field(name, per_case): refusal.sentence}
+        managing = _picked(view, Field.HOME_MANAGING)
+        if managing in ("on", "off"):  # the role exists now: this can't be refused
+            await Managers(recovery=self.recovery).set_managing(workspace=workspace, role=role.name,
+                                                                managing=managing == "on")
         return {}
 
     def _role_field(self, name: str, per_case: str) -> Field:
@@ -219,14 +237,16 @@ class SlackHome:
         if not name:
             return {Field.HOME_ITEM_NAME: "Type the name of the item, e.g. Free dessert."}
         try:
-            catalogue.parse_value(value, currency=self.recovery.currency)
+            if not remove:  # a value left in the form doesn't stop a removal
+                catalogue.parse_value(value, currency=self.recovery.currency)
         except Refusal as refusal:
             return {Field.HOME_ITEM_VALUE: refusal.sentence}
         try:
             if remove:
                 await catalogue.remove_typed(self.recovery, workspace=workspace, name=name)
             else:
-                await catalogue.add_typed(self.recovery, workspace=workspace, name=name, value=value, emoji=emoji)
+                await catalogue.add_typed(self.recovery, workspace=workspace, name=name, value=value, emoji=emoji,
+                                          edit=True)  # an item's name typed again changes it
         except Refusal as refusal:
             return {Field.HOME_ITEM_EMOJI if "emoji" in refusal.sentence else Field.HOME_ITEM_NAME: refusal.sentence}
         return {}

@@ -14,7 +14,7 @@ from bot.cases import Case, MessageRef
 from bot.checklist import Step
 from bot.errors import Refusal
 from bot.recovery import Recovery
-from bot.topups import DENIED, TopUps
+from bot.topups import DENIED, AlreadyDecided, TopUps, settled_without_waiting
 from cards import slack as cards
 from cards.ids import Action, read_button_value
 from handlers.slack.background import Background
@@ -45,7 +45,11 @@ class TopUpHandlers:
                                          amount_text=amount_text, reason=reason)
 
     async def offer(self, *, workspace: str, case_id: str, actor: str, kind: str, amount_text: str) -> str:
-        """What the give form says under "Over your limit?" when the amount is over the allowance."""
+        """What the give form says under "Over your limit?" when the amount is over the allowance (or why it
+        can't ask: a request already waits, or was denied)."""
+        why_not = self.topups.why_not_ask(await self.recovery.case(workspace=workspace, case_id=case_id))
+        if why_not is not None:
+            return why_not
         asking = await self.topups.asking(workspace=workspace, kind=kind, amount_text=amount_text)
         return f"{asking} instead? Say why here and send again."
 
@@ -63,8 +67,13 @@ class TopUpHandlers:
                 log.warning("top-up request for %s not posted in the recovery channel: %s", case.id,
                             slack_error(error))
         if posted is None:
-            posted = await client.chat_postMessage(channel=case.card.channel, thread_ts=case.card.id, text=text,
-                                                   blocks=blocks, unfurl_links=False)
+            try:
+                posted = await client.chat_postMessage(channel=case.card.channel, thread_ts=case.card.id, text=text,
+                                                       blocks=blocks, unfurl_links=False)
+            except SlackApiError as error:  # unposted, the request may be asked again (bot/topups.py)
+                raise Refusal(f"I couldn't post your request for {case.id} where a manager would see it "
+                              f"({slack_error(error)}), so nobody was asked. Tap Give on the compensate step "
+                              "to ask again.") from None
         case = await self.topups.posted(workspace=case.workspace, case_id=case.id,
                                         post=MessageRef(channel=posted["channel"], id=posted["ts"]))
         await self._note(client, case)
@@ -89,12 +98,19 @@ class TopUpHandlers:
                                    is_admin=is_admin)
         except Refusal as refusal:
             await tell(body=body, respond=respond, client=client, text=refusal.sentence)
+            if isinstance(refusal, AlreadyDecided):  # an old copy still showing buttons: show what happened
+                await self.settled(client, await self.recovery.case(workspace=workspace, case_id=case_id))
             return
         case = decided[0] if approve else decided
         await self._update_request(client, case)
         await self._note(client, case)
         if approve:
             await self.publisher.advance(client, case, done=Step.COMPENSATE)
+
+    async def settled(self, client: AsyncWebClient, case: Case) -> None:
+        """The person settled the compensate step while their request waited: its Approve / Deny go, in place."""
+        if settled_without_waiting(case):
+            await self._update_request(client, case)
 
     async def _update_request(self, client: AsyncWebClient, case: Case) -> None:
         """The request as decided, in place: its buttons go, so nobody decides twice."""

@@ -19,7 +19,7 @@ from botbuilder.core import InvokeResponse, TurnContext
 from bot.cases import Case
 from bot.checklist import Step
 from bot.errors import OverAllowance, Refusal, StepNotOpen
-from bot.learning import PICK_A_CAUSE
+from bot.learning import PICK_A_CAUSE, check_closing, root_causes
 from bot.recovery import Recovery
 from cards import teams as cards
 from cards.ids import Action, Field, Form, read_button_value
@@ -170,13 +170,17 @@ class ChecklistHandlers:
 
     async def _follow_up(self, tap: Tap, case_id: str, on: date | None) -> tuple[Case, dict]:
         # The cause and "what we'll change" come with every button of the follow-up card (bot/learning.py).
-        if Field.ROOT_CAUSE.value not in tap.data:  # a card posted before closing asked for a cause: redraw it
+        # A card posted before closing asked for a cause, or before an admin changed the list: redraw it.
+        causes = await root_causes(self.recovery.store, workspace=tap.workspace)
+        picked = " ".join(str(tap.typed(Field.ROOT_CAUSE) or "").split()).lower()
+        if Field.ROOT_CAUSE.value not in tap.data or (picked and picked not in causes):
             case = await self.recovery.check_can_act(workspace=tap.workspace, case_id=case_id, actor=tap.actor,
                                                      step=Step.FOLLOW_UP)
             ref = case.step_posts.get(Step.FOLLOW_UP)
             if ref is not None:
                 await self.publisher._tidy(self.publisher._update(
                     tap.turn, ref, *await self.publisher.live_step_card(case, Step.FOLLOW_UP)))
+            check_closing(causes, root_cause=picked, change_note="")  # the sentence for a cause no longer listed
             raise Refusal(PICK_A_CAUSE)
         case = await self.recovery.follow_up(workspace=tap.workspace, case_id=case_id, actor=tap.actor, on=on,
                                              root_cause=tap.typed(Field.ROOT_CAUSE),

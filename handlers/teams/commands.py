@@ -174,7 +174,8 @@ class RecoverCommand:
                 found = await self.recovery.assign_role(workspace=workspace, person=member.aad_object_id, role=role)
                 await say(turn, f"{member.name or word} is now {found.name}.")
             case commands.SetReminderHour(hour=hour):
-                await say(turn, await followups.saying_reminder_hour(self.recovery.store, workspace=workspace, text=hour))
+                await say(turn, await followups.saying_reminder_hour(self.recovery.store, workspace=workspace, text=hour,
+                                                                     tz=self.recovery.tz, now=self.recovery.clock.now()))
             case commands.SetIdleMinutes(minutes=minutes):
                 await say(turn, await followups.saying_idle_minutes(self.recovery.store, workspace=workspace,
                                                                     text=minutes))

@@ -33,8 +33,12 @@ OUTBOX_TIMEOUT = 30.0
 
 
 async def digest_card(publisher: TeamsPublisher, digest: digests.Digest) -> tuple[str, dict]:
-    png = await asyncio.to_thread(charts.draw, digest, dpi=CHART_DPI)
-    uri = "data:image/png;base64," + base64.b64encode(png).decode()
+    try:
+        png = await asyncio.to_thread(charts.draw, digest, dpi=CHART_DPI)
+        uri = "data:image/png;base64," + base64.b64encode(png).decode()
+    except Exception:  # noqa: BLE001 — a chart that can't be drawn must not hold the digest back for good
+        log.exception("the digest's chart could not be drawn; the card goes without it")
+        uri = None
     text, card = digest_cards.teams_card(digest, tz=publisher.recovery.tz, chart_url=uri)
     if len(json.dumps(card)) > cards.ACTIVITY_MAX - 2048:  # a very long digest: the card without its chart
         text, card = digest_cards.teams_card(digest, tz=publisher.recovery.tz, chart_url=None)

@@ -9,9 +9,11 @@ message, the checklist follows, and the dialog closes. A refusal keeps the dialo
 was typed and the reason above it.
 """
 
+import hashlib
 import html
 import logging
 import re
+import secrets
 from http import HTTPStatus
 
 from botbuilder.core import InvokeResponse, TurnContext
@@ -32,6 +34,7 @@ SUBMIT_ACTION = "composeExtension/submitAction"
 COMMAND_ID = "recoverFromMessage"  # manifest.json composeExtensions[0].commands[0].id
 TITLE = "Recover from this"
 SOURCE = "source"  # the dialog's data key for the link back to the message
+FORM = "form"  # the dialog's data key for its one-time id
 
 _MENTION = re.compile(r"<at\b[^>]*>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 _BREAK = re.compile(r"<br\s*/?>|</p>|</div>|</li>", re.IGNORECASE)
@@ -67,9 +70,12 @@ def _close() -> InvokeResponse:
     return InvokeResponse(status=HTTPStatus.OK, body={})
 
 
-def _form(*, what: str, source: str, problem: str = "") -> InvokeResponse:
+def _form(*, what: str, source: str, problem: str = "", customer: str = "", shown_for: str = "") -> InvokeResponse:
+    """The form, with a one-time id: each showing of it opens at most one case. `shown_for`, the id of the
+    invoke it answers, makes it the same form when Teams delivers that invoke again."""
+    form = hashlib.sha256(shown_for.encode()).hexdigest()[:24] if shown_for else secrets.token_hex(12)
     return _task(cards.from_message_form(what=what, source=source, what_max=WHAT_HAPPENED_MAX,
-                                         customer_max=CUSTOMER_MAX, problem=problem))
+                                         customer_max=CUSTOMER_MAX, problem=problem, customer=customer, form=form))
 
 
 class RecoverFromMessage:
@@ -83,7 +89,7 @@ class RecoverFromMessage:
             return _popup("This Amends command is out of date; update the app and try again.")
         try:
             if turn.activity.name == FETCH_TASK:
-                return self.on_fetch_task(value)
+                return self.on_fetch_task(value, shown_for=turn.activity.id or "")
             return await self.on_submit_action(turn, value)
         except Exception as error:  # a dialog can only show a dialog: the sentence goes in one
             return _popup(sentence_for(error, log=log))
@@ -92,13 +98,14 @@ class RecoverFromMessage:
         """For an invoke Teams delivered again (it missed our first answer): the form again, or, for a submit
         already handled, the dialog closed (the case is open, its card posted)."""
         value = turn.activity.value if isinstance(turn.activity.value, dict) else {}
-        return self.on_fetch_task(value) if turn.activity.name == FETCH_TASK else _close()
+        return self.on_fetch_task(value, shown_for=turn.activity.id or "") if turn.activity.name == FETCH_TASK \
+            else _close()
 
     @staticmethod
-    def on_fetch_task(value: dict) -> InvokeResponse:
+    def on_fetch_task(value: dict, *, shown_for: str = "") -> InvokeResponse:
         """The form, prefilled with the message and carrying the link back to it."""
         payload = value.get("messagePayload") if isinstance(value.get("messagePayload"), dict) else {}
-        return _form(what=message_text(payload), source=str(payload.get("linkToMessage") or ""))
+        return _form(what=message_text(payload), source=str(payload.get("linkToMessage") or ""), shown_for=shown_for)
 
     async def on_submit_action(self, turn: TurnContext, value: dict) -> InvokeResponse:
         data = value.get("data") if isinstance(value.get("data"), dict) else {}
@@ -106,14 +113,19 @@ class RecoverFromMessage:
         customer = str(data.get(Field.CUSTOMER.value) or "").strip()
         source = str(data.get(SOURCE) or "")
         if not what:
-            return _form(what="", source=source, problem="Say what happened, e.g. cold soup, waited 40 min.")
+            return _form(what="", source=source, customer=customer, shown_for=turn.activity.id or "",
+                         problem="Say what happened, e.g. cold soup, waited 40 min.")
         activity = turn.activity
+        form = str(data.get(FORM) or "")
+        if form and not await self.recovery.first_time(f"teams-dialog:{form}"):  # a double tap: one case
+            return _close()
         try:  # the domain checks lengths and the link (a link it doesn't trust is dropped, not shown)
             case = await self.recovery.open_case(workspace=workspace_of(activity), owner=person_of(activity),
                                                  owner_name=name_of(activity), what_happened=what,
                                                  customer=customer, source=source)
         except Refusal as refusal:
-            return _form(what=what, source=source, problem=refusal.sentence)
+            return _form(what=what, source=source, customer=customer, shown_for=turn.activity.id or "",
+                         problem=refusal.sentence)
         try:
             await self.publish(turn, case)
         except TeamsError as error:

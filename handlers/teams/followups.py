@@ -15,7 +15,7 @@ from botbuilder.schema import ConversationReference
 
 from bot.cases import MessageRef
 from bot.checklist import Step
-from bot.errors import Refusal
+from bot.errors import Refusal, StepNotOpen
 from bot.followups import REMINDER, FollowUps, FollowUpSender, read_reminder_value
 from bot.recovery import Recovery
 from cards import teams as cards
@@ -41,13 +41,31 @@ class TeamsFollowUps:
         await self._tell(case, *cards.reminder_card(case, due=due))
 
     async def nudge(self, case, *, now) -> None:
-        await self._tell(case, *cards.nudge_card(case, now=now))
+        if await self._tell(case, *cards.nudge_card(case, now=now)):
+            await self._redraw(case, now=now)
 
-    async def _tell(self, case, text: str, card: dict) -> None:
+    async def _redraw(self, case, *, now) -> None:
+        """The case card, last drawn when the case last moved, is redrawn with its age as it is idle now (over
+        the owner's chat's service; the card's own conversation). Cosmetic: a failure is only logged."""
+        stored = await self.recovery.store.reference(workspace=case.workspace, key=person_key(case.owner))
+        if case.card is None or stored is None:
+            return
+
+        async def redraw(turn: TurnContext) -> None:
+            await self.publisher._update(turn, case.card, *cards.case_card(case, now=now))
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.publisher.adapter.continue_conversation(ConversationReference().deserialize(stored), redraw,
+                                                                   bot_app_id=self.publisher.app_id)
+        except Exception as error:  # noqa: BLE001 — cosmetic (raising would send the nudge again)
+            log.warning("%s: card not redrawn with its age: %s", case.id, error)
+
+    async def _tell(self, case, text: str, card: dict) -> bool:
+        """True when the owner was told; False when they can't be reached or Teams refused it for good."""
         stored = await self.recovery.store.reference(workspace=case.workspace, key=person_key(case.owner))
         if stored is None:
             log.warning("%s: %s can't be reached, they have never chatted with Amends in private", case.id, case.owner)
-            return
+            return False
         try:
             async with asyncio.timeout(self.timeout):
                 await self.publisher.post_proactively(ConversationReference().deserialize(stored),
@@ -57,6 +75,8 @@ class TeamsFollowUps:
             if retry is not None:
                 raise retry from error
             log.error("%s: Teams refused the message to %s for good: %s", case.id, case.owner, error)
+            return False
+        return True
 
     # --- the reminder's buttons ------------------------------------------------------------------
     async def tap(self, tap: Tap) -> Outcome:
@@ -64,10 +84,10 @@ class TeamsFollowUps:
         who = {"workspace": tap.workspace, "case_id": case_id, "actor": tap.actor}
         try:
             if tap.verb == Action.REMINDER_DONE:
-                case = await self.follow_ups.done(**who)
+                case = await self.follow_ups.done(**who, due=due)
                 answer = "Done, they're happy. Thank you for following through."
             elif tap.verb == Action.REMINDER_REOPEN:
-                case = await self.follow_ups.reopen(**who)
+                case = await self.follow_ups.reopen(**who, due=due)
                 await self._reopened(tap.turn, case)
                 answer = "Reopened. The fix step is back below the case card."
             else:
@@ -75,6 +95,8 @@ class TeamsFollowUps:
                 case = await self.recovery.case(workspace=tap.workspace, case_id=case_id)
                 answer = f"Snoozed. I'll remind you again {day(until.date())} at {until:%H:%M}."
         except Refusal as refusal:
+            if tap.verb == Action.REMINDER_REOPEN and isinstance(refusal, StepNotOpen):
+                await self._heal(tap.turn, **who)
             return Outcome(sentence=refusal.sentence)
         text, card = cards.reminder_answered(case, answer)
         reminder_id = tap.turn.activity.reply_to_id
@@ -82,6 +104,18 @@ class TeamsFollowUps:
             await self.publisher._tidy(self.publisher._update(
                 tap.turn, MessageRef(channel=tap.turn.activity.conversation.id, id=reminder_id), text, card))
         return Outcome(card=card)
+
+    async def _heal(self, turn: TurnContext, *, workspace: str, case_id: str, actor: str) -> None:
+        """Reopened already, but its step never reached Teams (refused, a crash): the owner's second tap posts
+        it, so "its checklist is below the case card" is true. A failure again is only logged."""
+        case = await self.recovery.case(workspace=workspace, case_id=case_id)
+        if case.owner != actor or case.is_closed or case.card is None or case.current_step in case.step_posts:
+            return
+        try:
+            case = await self.publisher.resume(turn, case)
+            await self.publisher.refresh_card(turn, case)
+        except TeamsError as error:
+            log.warning("%s: its step could not be posted again: %s", case.id, error)
 
     async def _reopened(self, turn: TurnContext, case) -> None:
         """The fix step again under the case card, the card open again, and its conversation told."""

@@ -11,8 +11,9 @@ from botbuilder.core import TurnContext
 from bot.admins import Admins
 from bot.cases import Case, MessageRef
 from bot.checklist import Step
+from bot.errors import OverAllowance, Refusal
 from bot.recovery import Recovery
-from bot.topups import DENIED, TopUps
+from bot.topups import DENIED, AlreadyDecided, TopUps, settled_without_waiting
 from cards import teams as cards
 from cards.ids import Action, Field
 from handlers.teams.checklist import ChecklistHandlers, Tap
@@ -32,14 +33,49 @@ class TopUpHandlers:
 
     def register(self, checklist: ChecklistHandlers) -> None:
         checklist.add_verbs({Action.TOP_UP_ASK: self._ask, Action.TOP_UP_APPROVE: self._approve,
-                             Action.TOP_UP_DENY: self._deny})
+                             Action.TOP_UP_DENY: self._deny,
+                             # settling the compensate step while a request waits takes its buttons away
+                             Action.GIVE: self._settling(self._giving(checklist._verbs[Action.GIVE])),
+                             Action.NOTHING_NEEDED: self._settling(checklist._verbs[Action.NOTHING_NEEDED])})
+
+    def _giving(self, work):
+        """Over the allowance after a request was made (waiting, or denied), say that, not "Ask a manager"."""
+        async def give(tap: Tap, case_id: str, step: Step) -> tuple[Case, dict]:
+            try:
+                return await work(tap, case_id, step)
+            except OverAllowance as refusal:
+                why_not = self.topups.why_not_ask(await self.recovery.case(workspace=tap.workspace, case_id=case_id))
+                if why_not is None:
+                    raise
+                over = refusal.sentence.split(" Or say why under", 1)[0]
+                raise OverAllowance(f"{over} {why_not}") from None
+        return give
+
+    def _settling(self, work):
+        async def settle(tap: Tap, case_id: str, step: Step) -> tuple[Case, dict]:
+            case, card = await work(tap, case_id, step)
+            await self._settled(tap, case)
+            return case, card
+        return settle
+
+    async def _settled(self, tap: Tap, case: Case) -> None:
+        """The person settled the compensate step while their request waited: its Approve / Deny go, in place."""
+        if not settled_without_waiting(case) or case.top_up.post is None:
+            return
+        text, card = cards.top_up_request(case, kind=case.top_up.kind, currency=self.recovery.currency)
+        await self.publisher._tidy(self.publisher._update(tap.turn, case.top_up.post, text, card))
 
     # --- asking ------------------------------------------------------------------------------
     async def _ask(self, tap: Tap, case_id: str, step: Step) -> tuple[Case, dict]:
         case = await self.topups.request(workspace=tap.workspace, case_id=case_id, actor=tap.actor,
                                          kind=tap.typed(Field.KIND), amount_text=tap.typed(Field.AMOUNT),
                                          reason=tap.typed(Field.REASON))
-        post = await self._post_request(tap.turn, case)
+        try:
+            post = await self._post_request(tap.turn, case)
+        except TeamsError as error:  # unposted, the request may be asked again (bot/topups.py)
+            log.warning("top-up request for %s not posted: %s", case.id, error)
+            raise Refusal(f"I couldn't post your request for {case.id} where a manager would see it, so nobody "
+                          "was asked. Tap Ask a manager again in a moment.") from None
         case = await self.topups.posted(workspace=case.workspace, case_id=case.id, post=post)
         text, card = await self.publisher.live_step_card(case, Step.COMPENSATE)  # now saying it waits for a manager
         ref = case.step_posts.get(Step.COMPENSATE)
@@ -69,6 +105,13 @@ class TopUpHandlers:
 
     # --- deciding ----------------------------------------------------------------------------
     async def _approve(self, tap: Tap, case_id: str, step: Step) -> tuple[Case, dict]:
+        try:
+            return await self._approving(tap, case_id)
+        except AlreadyDecided:  # an old copy still showing buttons: show everyone what happened
+            await self._settled(tap, await self.recovery.case(workspace=tap.workspace, case_id=case_id))
+            raise
+
+    async def _approving(self, tap: Tap, case_id: str) -> tuple[Case, dict]:
         case, _entry = await self.topups.approve(workspace=tap.workspace, case_id=case_id, manager=tap.actor,
                                                  manager_name=name_of(tap.turn.activity),
                                                  is_admin=await self.admins.is_admin(workspace=tap.workspace,
@@ -78,6 +121,13 @@ class TopUpHandlers:
         return case, card
 
     async def _deny(self, tap: Tap, case_id: str, step: Step) -> tuple[Case, dict]:
+        try:
+            return await self._denying(tap, case_id)
+        except AlreadyDecided:
+            await self._settled(tap, await self.recovery.case(workspace=tap.workspace, case_id=case_id))
+            raise
+
+    async def _denying(self, tap: Tap, case_id: str) -> tuple[Case, dict]:
         case = await self.topups.deny(workspace=tap.workspace, case_id=case_id, manager=tap.actor,
                                       manager_name=name_of(tap.turn.activity),
                                       is_admin=await self.admins.is_admin(workspace=tap.workspace, person=tap.actor))

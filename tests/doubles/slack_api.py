@@ -164,6 +164,9 @@ class FakeSlack:
             self.uploads[file_id] = {"filename": args["filename"], "length": int(length)}
             return {"ok": True, "file_id": file_id, "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}"}
         files = json.loads(args["files"]) if isinstance(args.get("files"), str) else args.get("files") or []
+        if args.get("thread_ts") and not args.get("channel_id"):  # Slack: a reply needs its one channel
+            self.problems.append(f"files.completeUploadExternal with a thread_ts but no channel_id: {args}")
+            return {"ok": False, "error": "invalid_arguments"}
         done = []
         for f in files:
             upload = self.uploads.get(f.get("id", ""))
@@ -313,6 +316,9 @@ class FakeSlack:
             return {"ok": True, "view": {**view, "id": f"V{next(self._views):04d}", "team_id": bot["team"],
                                          "app_installed_team_id": bot["team"]}}
         if method in ("files.getUploadURLExternal", "files.completeUploadExternal"):
+            if "files:write" not in bot["scopes"]:  # an install made before the scope was asked for
+                return {"ok": False, "error": "missing_scope", "needed": "files:write",
+                        "provided": ",".join(bot["scopes"])}
             return self._files_step(method, args)
         if method == "chat.getPermalink":
             return {"ok": True, "channel": args["channel"],

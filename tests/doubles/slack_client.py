@@ -159,9 +159,9 @@ class SlackDriver:
                 continue
             element = block["element"]
             typed = values.get(block["block_id"])
-            if element["type"] == "static_select":
+            if element["type"] in ("static_select", "radio_buttons"):  # Slack sends the initial option if untouched
                 chosen = typed if isinstance(typed, dict) else {"selected_option": element.get("initial_option")}
-                state[block["block_id"]] = {element["action_id"]: {"type": "static_select", **chosen}}
+                state[block["block_id"]] = {element["action_id"]: {"type": element["type"], **chosen}}
             elif element["type"] == "datepicker":
                 picked = typed if typed is not None else element.get("initial_date")
                 state[block["block_id"]] = {element["action_id"]: {"type": "datepicker", "selected_date": picked}}
