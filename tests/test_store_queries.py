@@ -160,3 +160,45 @@ async def test_closed_cases_are_those_closed_in_the_window_whenever_they_opened(
         == [reopened.id]
     assert still_open.id not in [c.id for c in await store.closed_cases(workspace=W1, since=MONDAY - 90 * DAY,
                                                                          until=MONDAY + 90 * DAY)]
+
+
+async def test_cases_saved_out_of_time_order_are_still_listed_in_it(recovery, clock, store):  # noqa: F811
+    """An imported or copied store need not hold its cases in time order."""
+    late = await _open(recovery, clock, days=5)
+    early = await _open(recovery, clock, days=1)
+    middle = await _open(recovery, clock, days=3)
+    assert [c.id for c in await store.cases(workspace=W1, since=MONDAY, until=MONDAY + 9 * DAY)] == \
+        [early.id, middle.id, late.id]
+    assert [c.id for c in await store.cases(workspace=W1, since=MONDAY + 2 * DAY, until=MONDAY + 9 * DAY)] == \
+        [middle.id, late.id]
+    newest = await _open(recovery, clock, days=4)  # added after a read sorted the index
+    assert [c.id for c in await store.cases(workspace=W1, since=MONDAY, until=MONDAY + 9 * DAY)] == \
+        [early.id, middle.id, newest.id, late.id]
+
+
+async def test_cases_with_ids_outside_the_usual_numbering_are_kept_too(tmp_path, clock):
+    """The embedded store places R-<number> cases by number; any other id (an import, a test) still works,
+    across a reload and a fold."""
+    path = str(tmp_path / "amends.json")
+    store = TinyStore(path=path)
+    recovery = Recovery(store=store, clock=clock, currency="USD", tz=ZoneInfo("UTC"))
+    usual = await _open(recovery, clock, days=0)
+    odd_ids = ["X-7", "R-0012", "R-99999999", "R-", "R-1001x"]
+    for n, case_id in enumerate(odd_ids):
+        await store.open_case(workspace=W1, build=lambda number, case_id=case_id, n=n: replace(
+            usual, id=case_id, opened_at=MONDAY + (n + 1) * DAY, customer="room 12"))
+    for reopen in (False, True):
+        if reopen:
+            await store.close()  # folds the journal into the snapshot
+            store = TinyStore(path=path)
+        try:
+            for case_id in [usual.id, *odd_ids]:
+                assert (await store.get_case(workspace=W1, case_id=case_id)).id == case_id
+            assert await store.get_case(workspace=W1, case_id="R-1002") is None
+            assert await store.get_case(workspace=W1, case_id="X-8") is None
+            listed = await store.cases(workspace=W1, since=MONDAY, until=MONDAY + 9 * DAY)
+            assert [c.id for c in listed] == [usual.id, *odd_ids]
+            assert [c.id for c in await store.customer_cases(workspace=W1, customer="room 12", since=MONDAY)] == odd_ids
+        finally:
+            if reopen:
+                await store.close()

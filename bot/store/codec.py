@@ -27,7 +27,7 @@ def _untime(text: str | None) -> datetime | None:
 
 
 def case_to_doc(case: Case) -> dict:
-    return {
+    doc = {
         "workspace": case.workspace,
         "id": case.id,
         "owner": case.owner,
@@ -47,6 +47,10 @@ def case_to_doc(case: Case) -> dict:
         "step_posts": {step.value: _ref(ref) for step, ref in case.step_posts.items()},
         "summary": _ref(case.summary),
         "source": case.source,
+    }
+    # Fields most cases never use are written only when set (case_from_doc defaults them): an open case's
+    # document is held in memory by the embedded store, and every save is a journal line.
+    later = {
         "taken_at": _time(case.taken_at),
         "nudged_at": _time(case.nudged_at),
         "root_cause": case.root_cause,
@@ -59,6 +63,8 @@ def case_to_doc(case: Case) -> dict:
                         "closed_at": _time(r.closed_at)} for r in case.reopenings],
         "erased_at": _time(case.erased_at),
     }
+    doc.update((name, value) for name, value in later.items() if value)
+    return doc
 
 
 def _done(done: dict) -> dict:

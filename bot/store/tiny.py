@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -96,6 +96,61 @@ def _case_key(workspace: str, case_id: str) -> str:
     return f"{workspace}\x1f{case_id}"
 
 
+class _Places:
+    """Where each case of one workspace is on disk. Case ids are R-<number> from FIRST_CASE_NUMBER up, so a
+    case's slot is its number − FIRST_CASE_NUMBER and its place is one 8-byte entry of an array (a dict of
+    keys and ints would cost ~130 bytes a case: 13 MB at 100k). Any other id gets a negative slot."""
+
+    __slots__ = ("where", "other_slots", "other_ids", "count")
+
+    def __init__(self):
+        self.where = array("Q")  # slot → place (0: no case there)
+        self.other_slots: dict[str, int] = {}  # an id not of the R-<number> form → its (negative) slot
+        self.other_ids: dict[int, tuple[str, int]] = {}  # negative slot → (id, place)
+        self.count = 0
+
+    def slot(self, case_id: str, *, add: bool = False) -> int | None:
+        """The case's slot (None: unknown, unless `add`, which gives it one)."""
+        slot = self.other_slots.get(case_id)
+        if slot is not None:
+            return slot
+        number = case_id[2:]
+        if case_id.startswith("R-") and number.isdigit() and number[0] != "0":
+            slot = int(number) - FIRST_CASE_NUMBER
+            if 0 <= slot < len(self.where) + 100_000:  # sequential numbers: the array grows as cases open
+                return slot
+        if not add:
+            return None
+        slot = self.other_slots[case_id] = -1 - len(self.other_slots)
+        return slot
+
+    def case_id(self, slot: int) -> str:
+        return f"R-{slot + FIRST_CASE_NUMBER}" if slot >= 0 else self.other_ids[slot][0]
+
+    def get(self, slot: int) -> int:
+        if slot < 0:
+            return self.other_ids.get(slot, ("", 0))[1]
+        return self.where[slot] if slot < len(self.where) else 0
+
+    def put(self, slot: int, case_id: str, where: int) -> None:
+        if not self.get(slot):
+            self.count += 1
+        if slot < 0:
+            self.other_ids[slot] = (case_id, where)
+            return
+        if slot >= len(self.where):
+            self.where.frombytes(bytes(8 * (slot + 1 - len(self.where))))
+        self.where[slot] = where
+
+    def items(self) -> Iterator[tuple[str, int]]:
+        """(case id, place) of every case, regular ones in number order."""
+        for slot, where in enumerate(self.where):
+            if where:
+                yield self.case_id(slot), where
+        for case_id, where in self.other_ids.values():
+            yield case_id, where
+
+
 class _Ledger:
     """One employee's ledger entries as three parallel arrays, ordered by time."""
 
@@ -116,12 +171,30 @@ class _Ledger:
         return sum(self.amounts[bisect_left(self.times, since):bisect_left(self.times, until)])
 
 
-def _insert_by_time(index: tuple[array, list[str]], at: float, case_key: str) -> None:
-    """Add a case to a (times, keys) index kept in time order (appending, in the usual case)."""
-    times, keys = index
-    i = len(times) if not times or times[-1] <= at else bisect_right(times, at)
-    times.insert(i, at)
-    keys.insert(i, case_key)
+class _TimeIndex:
+    """One workspace's cases (their slots) by a time (opened, closed): 16 bytes a case. Cases arrive in time order as they are saved, so
+    a read is a bisection; a store whose snapshot isn't in time order (an import, a generated one) is scanned
+    instead, which costs milliseconds per read but never a sort's transient copy of the whole index."""
+
+    __slots__ = ("times", "keys", "ordered")
+
+    def __init__(self):
+        self.times, self.keys, self.ordered = array("d"), array("q"), True  # keys: slots (_Places)
+
+    def add(self, at: float, slot: int) -> None:
+        if self.times and at < self.times[-1]:
+            self.ordered = False
+        self.times.append(at)
+        self.keys.append(slot)
+
+    def between(self, since: float, until: float) -> list[tuple[float, int]]:
+        """(time, slot) with a time in [since, until), in time order (equal times: in the order added)."""
+        if self.ordered:
+            start, end = bisect_left(self.times, since), bisect_left(self.times, until)
+            return list(zip(self.times[start:end], self.keys[start:end]))
+        found = [(at, i) for i, at in enumerate(self.times) if since <= at < until]
+        found.sort()
+        return [(at, self.keys[i]) for at, i in found]
 
 
 class _State:
@@ -129,16 +202,16 @@ class _State:
 
     def __init__(self):
         self.small: dict[str, dict[tuple, dict]] = {name: {} for name in SMALL}
-        self.cases: dict[str, int] = {}  # case key → where its document is
+        self.places: dict[str, _Places] = {}  # workspace → where each of its cases' documents is
         self.open: dict[str, dict] = {}  # case key → document, for cases not closed
         self.open_by_owner: dict[tuple, dict[str, None]] = defaultdict(dict)  # insertion-ordered
         # Each workspace's cases by when they were opened: two parallel sequences (16 bytes a case).
-        self.opened: dict[str, tuple[array, list[str]]] = {}
+        self.opened: dict[str, _TimeIndex] = {}
         # Each workspace's cases by when they closed (a case closed again after a reopening is listed again;
         # a read keeps only entries that match the document's closed_at).
-        self.closed: dict[str, tuple[array, list[str]]] = {}
-        # Case keys by hash((workspace, customer key)); a hit is confirmed by reading the document.
-        self.by_customer: dict[int, list[str]] = {}
+        self.closed: dict[str, _TimeIndex] = {}
+        # Case slots by hash((workspace, customer key)); a hit is confirmed by reading the document.
+        self.by_customer: dict[int, array] = {}
         self.ledgers: dict[tuple, _Ledger] = {}  # (workspace, employee) → entries
         self.ledger_order: dict[str, array] = defaultdict(lambda: array("Q"))  # workspace → places, as recorded
         self.ledger_count = 0
@@ -150,7 +223,8 @@ class _State:
         self.outbox_seq = 0  # the highest seq owed so far (only its order matters)
 
     def __len__(self) -> int:
-        return len(self.cases) + self.ledger_count + sum(len(docs) for docs in self.small.values())
+        return (sum(places.count for places in self.places.values()) + self.ledger_count
+                + sum(len(docs) for docs in self.small.values()))
 
     def apply(self, table: str, doc: dict | None, *, where: int, key: tuple | None = None) -> None:
         """Record one durable write: a document (or, for a small table, a removal by key)."""
@@ -169,18 +243,23 @@ class _State:
             return
         if table == "cases":
             case_key = _case_key(doc["workspace"], doc["id"])
-            if case_key not in self.cases:
-                _insert_by_time(self.opened.setdefault(doc["workspace"], (array("d"), [])),
-                                datetime.fromisoformat(doc["opened_at"]).timestamp(), case_key)
-            if doc["closed_at"] is not None and (case_key not in self.cases or case_key in self.open):
-                _insert_by_time(self.closed.setdefault(doc["workspace"], (array("d"), [])),
-                                datetime.fromisoformat(doc["closed_at"]).timestamp(), case_key)
+            places = self.places.get(doc["workspace"]) or self.places.setdefault(doc["workspace"], _Places())
+            slot = places.slot(doc["id"], add=True)
+            known = bool(places.get(slot))
+            if not known:
+                self.opened.setdefault(doc["workspace"], _TimeIndex()).add(
+                    datetime.fromisoformat(doc["opened_at"]).timestamp(), slot)
+            if doc["closed_at"] is not None and (not known or case_key in self.open):
+                self.closed.setdefault(doc["workspace"], _TimeIndex()).add(
+                    datetime.fromisoformat(doc["closed_at"]).timestamp(), slot)
             customer = customer_key(doc["customer"])
             if customer:
-                keys = self.by_customer.setdefault(hash((doc["workspace"], customer)), [])
-                if case_key not in keys[-4:]:  # a case is saved many times; its key is listed once (or rarely twice)
-                    keys.append(case_key)
-            self.cases[case_key] = where
+                slots = self.by_customer.get(hash((doc["workspace"], customer)))
+                if slots is None:
+                    slots = self.by_customer[hash((doc["workspace"], customer))] = array("q")
+                if slot not in slots[-4:]:  # a case is saved many times; it is listed once (or rarely twice)
+                    slots.append(slot)
+            places.put(slot, doc["id"], where)
             owner = (doc["workspace"], doc["owner"])
             before = self.open.get(case_key)
             if before is not None and before["owner"] != doc["owner"]:  # taken: no longer the unowned list's
@@ -235,7 +314,7 @@ class _Transaction:
         if (table, key) in self.pending:
             return self.pending[(table, key)]
         if table == "cases":
-            return self.store._case_doc(_case_key(*key))
+            return self.store._case_doc(*key)
         return self.state.small[table].get(key)
 
     def put(self, table: str, doc: dict) -> None:
@@ -384,7 +463,7 @@ def _short_gil_turns():
 def _release(state: "_State") -> None:
     """Free an index piece by piece, letting go of the GIL between pieces: dropping a dict of 100k
     entries at once is one C-level sweep the event loop would wait out."""
-    for container in (state.cases, state.open, state.ledgers, state.by_customer, state.outbox_lanes,
+    for container in (state.places, state.open, state.ledgers, state.by_customer, state.outbox_lanes,
                       state.outbox_heads, *state.small.values()):
         while container:
             for _ in range(min(5000, len(container))):
@@ -510,11 +589,17 @@ class TinyStore(Store):
         line = os.pread(self._journal.fd, length, offset) if self._journal is not None else self._memory[offset]
         return json.loads(line)[index][1]
 
-    def _case_doc(self, case_key: str) -> dict | None:
-        if case_key in self._state.open:
-            return self._state.open[case_key]
-        where = self._state.cases.get(case_key)
-        return None if where is None else self._read(where)
+    def _case_doc(self, workspace: str, case_id: str) -> dict | None:
+        found = self._state.open.get(_case_key(workspace, case_id))
+        if found is not None:
+            return found
+        places = self._state.places.get(workspace)
+        slot = None if places is None else places.slot(case_id)
+        where = places.get(slot) if slot is not None else 0
+        return self._read(where) if where else None
+
+    def _slot_doc(self, workspace: str, slot: int) -> dict | None:
+        return self._case_doc(workspace, self._state.places[workspace].case_id(slot))
 
     # --- transactions ------------------------------------------------------------------------
     async def _run(self, fn, *, write: bool):
@@ -567,8 +652,9 @@ class TinyStore(Store):
         state = self._state
 
         def cases():
-            for case_key, where in state.cases.items():
-                yield _dump(state.open.get(case_key) or self._read(where))
+            for workspace, places in state.places.items():
+                for case_id, where in places.items():
+                    yield _dump(state.open.get(_case_key(workspace, case_id)) or self._read(where))
 
         def ledger():
             for places in state.ledger_order.values():
@@ -603,7 +689,7 @@ class TinyStore(Store):
 
     async def get_case(self, *, workspace, case_id):
         def op(store: "TinyStore"):
-            doc = store._case_doc(_case_key(workspace, case_id))
+            doc = store._case_doc(workspace, case_id)
             return None if doc is None else case_from_doc(doc)
         return await self._run(op, write=False)
 
@@ -649,18 +735,17 @@ class TinyStore(Store):
 
     async def cases(self, *, workspace, since, until):
         def op(store: "TinyStore"):
-            times, keys = store._state.opened.get(workspace, (array("d"), []))
-            start, end = bisect_left(times, since.timestamp()), bisect_left(times, until.timestamp())
-            return [case_from_doc(store._case_doc(key)) for key in keys[start:end]]
+            index = store._state.opened.get(workspace) or _TimeIndex()
+            return [case_from_doc(store._slot_doc(workspace, slot))
+                    for _, slot in index.between(since.timestamp(), until.timestamp())]
         return await self._run(op, write=False)
 
     async def closed_cases(self, *, workspace, since, until):
         def op(store: "TinyStore"):
-            times, keys = store._state.closed.get(workspace, (array("d"), []))
-            start, end = bisect_left(times, since.timestamp()), bisect_left(times, until.timestamp())
+            index = store._state.closed.get(workspace) or _TimeIndex()
             found = {}
-            for at, key in zip(times[start:end], keys[start:end]):
-                doc = store._case_doc(key)
+            for at, key in index.between(since.timestamp(), until.timestamp()):
+                doc = store._slot_doc(workspace, key)
                 if doc["closed_at"] is not None and datetime.fromisoformat(doc["closed_at"]).timestamp() == at:
                     found[key] = case_from_doc(doc)
             return list(found.values())
@@ -673,8 +758,11 @@ class TinyStore(Store):
 
         def op(store: "TinyStore"):
             found = {}
+            places = store._state.places.get(workspace)
             for key in store._state.by_customer.get(hash((workspace, wanted)), ()):
-                doc = store._case_doc(key)
+                if places is None or not places.get(key):
+                    continue  # the same hash, another workspace's slot
+                doc = store._slot_doc(workspace, key)
                 if (doc is not None and doc["workspace"] == workspace and customer_key(doc["customer"]) == wanted
                         and datetime.fromisoformat(doc["opened_at"]) >= since):
                     found[key] = case_from_doc(doc)
