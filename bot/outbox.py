@@ -101,6 +101,8 @@ class Outbox:
         # How long a claimed attempt keeps others off it; a process killed mid-send is retried after it.
         self.lease = lease
         self._wake = asyncio.Event()
+        self._asleep_until: datetime | None | bool = False  # False: making a round; None: asleep until woken
+        self._stopping = False
         self._task: asyncio.Task | None = None
         self._paused: dict[str, datetime] = {}  # workspace → not before (a Retry-After)
         self._turns = asyncio.Semaphore(SENDING_AT_ONCE)
@@ -136,6 +138,13 @@ class Outbox:
     def wake(self) -> None:
         self._wake.set()
 
+    def wake_by(self, due: datetime) -> None:
+        """A message was owed for `due`: wake the sender only if it would otherwise sleep past then. (A case
+        opened owes its idle nudge for 15 minutes later; waking for each would cost a round per request.)"""
+        until = self._asleep_until
+        if until is False or until is None or due < until:
+            self.wake()
+
     async def after_round(self, seen: int) -> None:
         """Wait until the loop finishes a round after round number `seen` (tests: with a deadline)."""
         async with self._round:
@@ -144,12 +153,16 @@ class Outbox:
     # --- the task ----------------------------------------------------------------------------
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="amends-outbox")
 
     async def stop(self) -> None:
         """Stop sending; whatever is owed stays owed and goes out after the next start."""
         task, self._task = self._task, None
         if task is not None:
+            # Python 3.11's wait_for can swallow a cancel that lands as the wake does: the loop also checks this.
+            self._stopping = True
+            self.wake()
             task.cancel()
             try:
                 await task
@@ -157,7 +170,7 @@ class Outbox:
                 pass
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 tried, held_until = await self._pass()
@@ -170,10 +183,13 @@ class Outbox:
                 self._round.notify_all()
             if wait == 0.0:
                 continue
+            self._asleep_until = None if wait is None else self.clock.now() + timedelta(seconds=wait)
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
             except TimeoutError:
                 pass
+            finally:
+                self._asleep_until = False
 
     async def _until_next(self, held_until: datetime | None) -> float | None:
         """Seconds until something can be sent (None: nothing is owed)."""

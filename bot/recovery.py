@@ -65,7 +65,7 @@ class Recovery:
             source=source if SOURCE_LINK.match(source or "") else ""),
             # In the same write: its owner is nudged if it sits idle (bot/followups.py).
             owe=lambda case: followups.nudges_for(case, idle=idle, now=now))
-        self.outbox.wake()
+        self.outbox.wake_by(now + idle)
         return case
 
     async def case(self, *, workspace: str, case_id: str) -> Case:
@@ -88,7 +88,7 @@ class Recovery:
         taken = await self.store.change_case(
             workspace=workspace, case_id=case_id, change=lambda case: case.take(actor=actor, name=name, at=now),
             owe=lambda case: followups.nudges_for(case, idle=idle, now=now))  # if it then sits idle
-        self.outbox.wake()
+        self.outbox.wake_by(now + idle)
         return taken
 
     async def complete_step(self, *, workspace: str, case_id: str, actor: str, step: Step, note: str = "") -> Case:

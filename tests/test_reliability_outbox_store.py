@@ -1,10 +1,11 @@
 """The outbox's store operations, on every backend (the `store` fixture of tests/test_store.py)."""
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.outbox import OutboxMessage
+from bot.outbox import Outbox, OutboxMessage
 from bot.store.copy import CopyFailed, copy_store
 from bot.store.tiny import TinyStore
 from tests.test_store import store  # noqa: F401 — the one parametrised fixture: memory, TinyDB, PostgreSQL
@@ -189,3 +190,40 @@ async def test_the_embedded_outbox_index_is_rebuilt_on_reload(tmp_path):
         assert await _lane_heads(reloaded, T0) == ([("b0", T0)], T0 + timedelta(days=1, hours=1))
     finally:
         await reloaded.close()
+
+
+async def test_owing_for_later_wakes_the_sender_only_if_it_would_sleep_past_it():
+    """Each case opened owes its idle nudge for 15 minutes later: that must not cost a round of the sender each."""
+    from tests.conftest import FakeClock
+    store, clock = TinyStore(path=None), FakeClock(T0)
+    outbox = Outbox(store=store, clock=clock)
+    outbox.register("k", object())  # nothing is due in this test: it is never asked to deliver
+    await store.add_outbox(messages=[message("soon", "A", due=T0 + timedelta(minutes=10))])
+    outbox.start()
+    try:
+        await asyncio.wait_for(outbox.after_round(0), 5)  # nothing due: asleep until T0 + 10 min
+        outbox.wake_by(T0 + timedelta(minutes=15))
+        assert not outbox._wake.is_set()  # it wakes at T0 + 10 min anyway
+        outbox.wake_by(T0 + timedelta(minutes=5))
+        assert outbox._wake.is_set()  # earlier than it would: woken
+    finally:
+        await outbox.stop()
+        await store.close()
+
+
+async def test_the_sender_stops_even_when_stopped_the_moment_it_is_woken():
+    """Python 3.11's wait_for can swallow a cancel that lands as the wake-up does; the sender then slept on,
+    and shutting the bot down hung."""
+    from tests.conftest import FakeClock
+    store = TinyStore(path=None)
+    outbox = Outbox(store=store, clock=FakeClock(T0))
+    await store.add_outbox(messages=[message("later", "A", due=T0 + timedelta(minutes=10))])
+    outbox.start()
+    try:
+        await asyncio.wait_for(outbox.after_round(0), 5)  # asleep for ten minutes
+        task = outbox._task
+        outbox.wake()
+        await asyncio.wait_for(outbox.stop(), 5)
+        assert task.done()  # not still sleeping, its cancel swallowed
+    finally:
+        await store.close()
