@@ -29,6 +29,7 @@ from bot.topups import settled_without_waiting
 from bot.roles import Allowance, Role, describe_role
 from bot.learning import CHANGE_NOTE_MAX
 from cards.ids import Action, Field, Form, button_value
+from cards.words import case_age as words_case_age
 from cards.words import STEP_NAMES, day, duration, given, progress, recovered_in, top_up_status
 from cards.text import clip
 
@@ -527,12 +528,7 @@ def _clock_time(at) -> str:
 
 
 def case_age(case: Case, *, now) -> str:
-    """"⏱️ open 25 min as of 14:30 (opened 14:05)": how long an open case has been open when the card was
-    drawn, and when that was, so a card not redrawn since never claims a stale age as current ("" once closed)."""
-    if case.is_closed:
-        return ""
-    return (f"⏱️ open {duration((now - case.opened_at).total_seconds())} as of {_clock_time(now)} "
-            f"(opened {_clock_time(case.opened_at)})")
+    return words_case_age(case, now=now, clock=_clock_time)
 
 
 # --- the compensation catalogue and top-ups (bot/catalogue.py, bot/topups.py) ----------------

@@ -84,3 +84,13 @@ def recovered_in(case: Case) -> str:
         return took
     times = "once" if len(case.reopenings) == 1 else f"{len(case.reopenings)} times"
     return f"{took} (reopened {times}; {duration(recovering_time(case).total_seconds())} of it recovering)"
+
+
+def case_age(case: Case, *, now, clock) -> str:
+    """"⏱️ open 25 min as of 14:30 (opened 14:05)": how long an open case has been open when the card was
+    drawn, and when that was, so a card not redrawn since never claims a stale age as current ("" once closed).
+    `clock(at)` writes a moment the way the platform shows it on each reader's own clock."""
+    if case.is_closed:
+        return ""
+    return (f"⏱️ open {duration((now - case.opened_at).total_seconds())} as of {clock(now)} "
+            f"(opened {clock(case.opened_at)})")
