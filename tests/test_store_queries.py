@@ -202,3 +202,15 @@ async def test_cases_with_ids_outside_the_usual_numbering_are_kept_too(tmp_path,
         finally:
             if reopen:
                 await store.close()
+
+
+async def test_a_ledger_window_reads_entries_given_in_it_in_the_order_recorded(recovery, clock, store):  # noqa: F811
+    cases = [await _open(recovery, clock, days=d) for d in range(4)]
+    for case, day in zip(cases, (2, 0, 3, 1)):  # recorded out of time order (back-dated imports, say)
+        entry = LedgerEntry(workspace=W1, case_id=case.id, employee="U1", role="staff", kind="voucher",
+                            amount=Decimal(day + 1), currency="USD", at=MONDAY + day * DAY)
+        await store.compensate_case(workspace=W1, case_id=case.id, employee="U1", since=MONDAY, until=MONDAY,
+                                    change=lambda c, spent, entry=entry: (c, entry))
+    window = await store.ledger(workspace=W1, since=MONDAY + DAY, until=MONDAY + 3 * DAY)
+    assert [e.amount for e in window] == [Decimal(3), Decimal(2)]  # days 2 and 1, as recorded
+    assert [e.amount for e in await store.ledger(workspace=W1, until=MONDAY + DAY)] == [Decimal(1)]

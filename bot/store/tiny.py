@@ -214,6 +214,9 @@ class _State:
         self.by_customer: dict[int, array] = {}
         self.ledgers: dict[tuple, _Ledger] = {}  # (workspace, employee) → entries
         self.ledger_order: dict[str, array] = defaultdict(lambda: array("Q"))  # workspace → places, as recorded
+        # Each workspace's entries by when they were given (slots: positions in ledger_order), so a window of
+        # the ledger (the digest, the Home tab, an export) reads only the entries in it from disk.
+        self.ledger_times: dict[str, _TimeIndex] = {}
         self.ledger_count = 0
         self.seen_order: deque[tuple[str, str]] = deque()  # (at, key), oldest first
         # The outbox by lane (workspace, case_id): each lane's messages (key → seq) and its head, parsed once
@@ -274,9 +277,11 @@ class _State:
         if not doc.get("approved_by"):  # a top-up a manager approved is not the employee's own budget (Store.spent)
             ledger = self.ledgers.setdefault((doc["workspace"], doc["employee"]), _Ledger())
             ledger.add(datetime.fromisoformat(doc["at"]).timestamp(), int(Decimal(doc["amount"]) * SCALE), where)
-        self.ledger_order[doc["workspace"]].append(where)
+        order = self.ledger_order[doc["workspace"]]
+        self.ledger_times.setdefault(doc["workspace"], _TimeIndex()).add(
+            datetime.fromisoformat(doc["at"]).timestamp(), len(order))
+        order.append(where)
         self.ledger_count += 1
-
 
     def _outbox_owed(self, doc: dict) -> None:
         lane = (doc["workspace"], doc["case_id"])
@@ -470,6 +475,7 @@ def _release(state: "_State") -> None:
                 container.popitem()
             time.sleep(0)  # on the store's thread: hands the GIL to the event loop for a moment
     state.ledger_order.clear()
+    state.ledger_times.clear()
     state.opened.clear()
     state.closed.clear()
 
@@ -778,7 +784,14 @@ class TinyStore(Store):
 
     async def ledger(self, *, workspace, since=None, until=None):
         def op(store: "TinyStore"):
-            entries = (entry_from_doc(store._read(where)) for where in store._state.ledger_order.get(workspace, ()))
+            order = store._state.ledger_order.get(workspace, array("Q"))
+            if since is None and until is None:
+                wanted = range(len(order))
+            else:
+                index = store._state.ledger_times.get(workspace) or _TimeIndex()
+                wanted = sorted(slot for _, slot in index.between(
+                    since.timestamp() if since else float("-inf"), until.timestamp() if until else float("inf")))
+            entries = (entry_from_doc(store._read(order[slot])) for slot in wanted)  # in the order recorded
             return [entry for entry in entries
                     if (since is None or entry.at >= since) and (until is None or entry.at < until)]
         return await self._run(op, write=False)
