@@ -136,8 +136,7 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
         was down is owed still, and goes out now). False when the database can't be reached."""
         try:
             await retention_job.start()  # bot/retention.py
-            for workspace in await store.workspaces():
-                await digests.seed(recovery, workspace=workspace)  # bot/digest.py
+            await digests.seed_all(recovery)  # bot/digest.py
         except StoreUnavailable:
             return False
         recovery.outbox.wake()

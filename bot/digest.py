@@ -39,7 +39,6 @@ WEEK = timedelta(days=7)
 LONGEST = timedelta(days=15)
 # Moving the schedule never brings a digest within a day of the previous one (no second digest the same day).
 GAP = timedelta(days=1)
-# A case closed this week may have been opened weeks before: look that far back for it.
 TOP = 5
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -258,13 +257,16 @@ async def owed_slots(store, *, workspace: str) -> list[OutboxMessage]:
     return [m for m in await store.owed_outbox() if m.kind == KIND and m.workspace == workspace]
 
 
-async def seed(recovery, *, workspace: str) -> OutboxMessage | None:
-    """Owe the workspace's next digest, unless one is owed already, it is off, or there is no channel to send it to."""
+async def seed(recovery, *, workspace: str, owed: list[OutboxMessage] | None = None) -> OutboxMessage | None:
+    """Owe the workspace's next digest, unless one is owed already, it is off, or there is no channel to send it to.
+    `owed`: the outbox as read once for many workspaces (start-up), instead of reading it here."""
     store = recovery.store
     schedule = await schedule_of(store, workspace=workspace)
     if not schedule.on or not await store.recovery_channel(workspace=workspace):
         return None
-    if await owed_slots(store, workspace=workspace):
+    if owed is None:
+        owed = await store.owed_outbox()
+    if any(m.kind == KIND and m.workspace == workspace for m in owed):
         return None
     now = recovery.clock.now()
     message = slot_message(workspace, next_slot(schedule, after=now, tz=recovery.tz), now=now)
@@ -274,12 +276,10 @@ async def seed(recovery, *, workspace: str) -> OutboxMessage | None:
 
 async def seed_all(recovery) -> None:
     """At start-up: every workspace with a recovery channel has its next digest owed (one missed while the
-    bot was down is still owed, and goes out now)."""
-    try:
-        for workspace in await recovery.store.workspaces():
-            await seed(recovery, workspace=workspace)
-    except Exception:  # the store is down at start, say: the bot still starts; the next start seeds them
-        log.exception("could not owe the weekly digests at start; they are owed again at the next start")
+    bot was down is still owed, and goes out now). The outbox is read once, not once per workspace."""
+    owed = await recovery.store.owed_outbox()
+    for workspace in await recovery.store.workspaces():
+        await seed(recovery, workspace=workspace, owed=owed)
 
 
 async def set_schedule(recovery, *, workspace: str, schedule: Schedule) -> datetime | None:

@@ -45,7 +45,7 @@ async def idle_after(store, *, workspace: str) -> timedelta:
 
 def _whole(text: str) -> int | None:
     text = (text or "").strip()
-    return int(text) if text.isdigit() and len(text) <= 5 else None
+    return int(text) if text.isdecimal() and len(text) <= 5 else None  # isdigit() passes "²"; int() refuses it
 
 
 async def set_reminder_hour(store, *, workspace: str, text: str) -> int:

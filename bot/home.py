@@ -89,7 +89,8 @@ async def build_home(recovery: Recovery, *, workspace: str, person: str, is_admi
                 open_cases=tuple(await recovery.open_cases(workspace=workspace, owner=person)),
                 allowance=await recovery.allowance(workspace=workspace, person=person), recent=tuple(recent))
     managers = Managers(recovery=recovery)
-    if not await managers.is_manager(workspace=workspace, person=person, is_admin=is_admin):
+    if not await managers.is_manager(workspace=workspace, person=person, is_admin=is_admin,
+                                    role=home.allowance.role):
         return home
     roles = await recovery.roles(workspace=workspace)
     team = await _team(recovery, workspace=workspace, now=now, week=(week_starts, week_ends), cases=cases, roles=roles)

@@ -147,10 +147,6 @@ def recognitions(cases: Iterable[Case]) -> dict[str, int]:
     return dict(counts)
 
 
-def recognised_line(names: list[str]) -> str:
-    return "Recognised by " + ", ".join(names) if names else ""
-
-
 async def admin_causes(store, *, workspace: str, text: str) -> str:
     """`admin causes …`: save the list; the sentence the admin reads."""
     causes = await set_root_causes(store, workspace=workspace, text=text)

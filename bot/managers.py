@@ -8,6 +8,7 @@ admins and owners; both platforms: AMENDS_ADMINS and granted admins).
 
 from bot.errors import UnknownRole
 from bot.recovery import Recovery
+from bot.roles import Role
 
 MANAGING_ROLES = "config:managing_roles"
 
@@ -32,8 +33,9 @@ class Managers:
                                                 value={"roles": sorted(roles)})
         return roles
 
-    async def is_manager(self, *, workspace: str, person: str, is_admin: bool) -> bool:
+    async def is_manager(self, *, workspace: str, person: str, is_admin: bool, role: Role | None = None) -> bool:
+        """`role`: the person's, when the caller has read it already (one store read less)."""
         if is_admin:
             return True
-        role = await self.recovery.role_for(workspace=workspace, person=person)
+        role = role or await self.recovery.role_for(workspace=workspace, person=person)
         return role.name in await self.managing_roles(workspace=workspace)

@@ -130,9 +130,6 @@ class Recovery:
         """The catalogue item picked, or a Refusal listing what can be picked."""
         return kind_or_refuse(await self.kinds(workspace=workspace), kind)
 
-    def check_amount(self, text: str) -> Decimal:
-        return parse_amount(text, currency=self.currency)
-
     async def give(self, *, workspace: str, case_id: str, actor: str, kind: str,
                    amount_text: str) -> tuple[Case, LedgerEntry]:
         """Record a compensation, checked against the per-case limit and the period budget in

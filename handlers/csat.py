@@ -46,7 +46,7 @@ async def receive(request: web.Request, *, secret: str, threshold: int, recovery
     stamp, given = request.headers.get(TIMESTAMP, ""), request.headers.get(SIGNATURE, "")
     if not stamp or not given:
         return _refused(401, f"sign the request with {TIMESTAMP} and {SIGNATURE} (see README)")
-    if not stamp.isdigit() or abs(now() - int(stamp)) > TOLERANCE:
+    if not (stamp.isascii() and stamp.isdigit()) or abs(now() - int(stamp)) > TOLERANCE:
         return _refused(401, f"{TIMESTAMP} must be the current Unix time in seconds (within 5 minutes)")
     if not hmac.compare_digest(signature(secret, stamp, body), given):
         return _refused(401, "bad signature")

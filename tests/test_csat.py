@@ -85,6 +85,7 @@ async def test_a_score_above_the_threshold_opens_nothing(csat_bot, driver, fake_
     ("forged signature", {"secret": "not-the-secret"}, 401, "bad signature"),
     ("stale timestamp", {"stamp": str(int(time.time()) - 301)}, 401, "within 5 minutes"),
     ("timestamp not a number", {"stamp": "yesterday"}, 401, "Unix time"),
+    ("timestamp of digits that int() refuses", {"stamp": "\u00b2"}, 401, "Unix time"),
     ("malformed JSON", {"body": b"{not json"}, 400, "not JSON"),
     ("a JSON list", {"body": b"[1, 2]"}, 400, "JSON object"),
     ("score 0", {"result": {"score": 0}}, 422, "from 1 to 5"),

@@ -148,3 +148,27 @@ async def test_the_download_route_serves_a_good_link_and_403s_the_rest(bot, http
             assert answer.status == 403, bad
             assert "T1" not in text and "calc" not in text and "voucher" not in text
             assert "not valid or has expired" in text
+
+
+async def test_a_link_reads_and_builds_only_its_own_file(bot, http, clock, monkeypatch):
+    store = bot.recovery.store
+    await recorded(store, clock)
+    read = []
+    for query in ("cases", "ledger"):
+        real = getattr(store, query)
+
+        async def counted(*args, _real=real, _query=query, **kwargs):
+            read.append(_query)
+            return await _real(*args, **kwargs)
+        monkeypatch.setattr(store, query, counted)
+    links = bot.app[LINKS]
+    for file in ("cases", "ledger"):
+        read.clear()
+        token = links.token(workspace="T1", first=date(2026, 11, 1), last=TODAY, file=file)
+        async with http.get(f"{bot.url}/api/export/{token}") as answer:
+            assert answer.status == 200
+            assert answer.headers["Content-Disposition"] == \
+                f'attachment; filename="amends-{file}_2026-11-01_2026-11-25.csv"'
+            header = rows(await answer.read())[0]
+        assert read == [file]
+        assert tuple(header) == (exports.CASE_COLUMNS if file == "cases" else exports.LEDGER_COLUMNS)

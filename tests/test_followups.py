@@ -98,7 +98,7 @@ async def test_the_admin_hour_is_in_the_workspace_time_zone(store, clock):  # no
     assert reminder.due == datetime(2026, 7, 1, 7, 0, tzinfo=UTC)  # 08:00 in London's summer time
 
 
-@pytest.mark.parametrize("typed", ["24", "-1", "ten", "9.5", "", "10 11", "99999999"])
+@pytest.mark.parametrize("typed", ["24", "-1", "ten", "9.5", "", "10 11", "99999999", "²"])
 async def test_a_bad_hour_is_refused_and_changes_nothing(store, typed):  # noqa: F811
     with pytest.raises(BadCommand) as refused:
         await followups.set_reminder_hour(store, workspace=W1, text=typed)
@@ -106,7 +106,7 @@ async def test_a_bad_hour_is_refused_and_changes_nothing(store, typed):  # noqa:
     assert await store.reference(workspace=W1, key=followups.REMINDER_HOUR) is None
 
 
-@pytest.mark.parametrize("typed", ["0", "1441", "soon", "-5", "1.5"])
+@pytest.mark.parametrize("typed", ["0", "1441", "soon", "-5", "1.5", "²"])  # "²": a digit int() refuses
 async def test_bad_idle_minutes_are_refused_and_change_nothing(store, typed):  # noqa: F811
     with pytest.raises(BadCommand) as refused:
         await followups.set_idle_minutes(store, workspace=W1, text=typed)

@@ -91,6 +91,19 @@ async def test_a_manager_sees_the_team_and_an_admin_also_the_settings(recovery, 
     assert nobody.team is None
 
 
+async def test_a_home_reads_the_persons_role_once(recovery, clock, monkeypatch):
+    await a_week(recovery, clock)
+    reads = []
+    role_of = recovery.store.role_of
+
+    async def counted(**kwargs):
+        reads.append(kwargs["person"])
+        return await role_of(**kwargs)
+    monkeypatch.setattr(recovery.store, "role_of", counted)
+    lead = await build_home(recovery, workspace=W1, person="cal", is_admin=False)
+    assert lead.is_manager and reads == ["cal"]  # the allowance's role also says whether they manage
+
+
 async def test_last_weeks_recoveries_leave_the_week_but_stay_recent(recovery, clock):
     await a_week(recovery, clock)
     clock.at += timedelta(days=7)

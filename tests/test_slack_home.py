@@ -200,6 +200,8 @@ async def test_the_assign_form_checks_the_person_and_the_role(slack, fake_slack,
     bot_account = await errors_of(slack, opened, {"home_person": {"selected_user": "UBOTTY"},
                                                   "home_role": option("server")})
     assert "deactivated or a bot" in bot_account["home_person"]
+    gone = await errors_of(slack, opened, {"home_person": {"selected_user": "U999"}, "home_role": option("server")})
+    assert gone == {"home_person": "I can't find that person in this workspace."}  # as the command says it
     assert await bot.recovery.store.role_of(workspace="T1", person="U1") is None
     assert await errors_of(slack, opened, {"home_person": {"selected_user": "U1"}, "home_role": option("server")}) == {}
     assert await bot.recovery.store.role_of(workspace="T1", person="U1") == "server"

@@ -127,6 +127,26 @@ async def test_an_idle_case_nudges_its_owner_once_in_their_chat(teams, connector
     await connector.wait_for(lambda c: c.method == "PUT" and c.activity_id == card.id and "open 35 min" in c.shown)
 
 
+async def test_a_nudge_reads_the_owner_s_chat_once_for_the_message_and_the_redraw(teams, connector, teams_bot, clock,
+                                                                                    monkeypatch):
+    teams_bot.recovery.outbox.clock = clock
+    assert (await teams.post(teams.installed(personal=AMY)))[0] == 201
+    card = await open_case(teams, channel=FLOOR)
+    store, chats = teams_bot.recovery.store, []
+    real = store.reference
+
+    async def counted(*, workspace, key):
+        if key.startswith("person:"):
+            chats.append(key)
+        return await real(workspace=workspace, key=key)
+    monkeypatch.setattr(store, "reference", counted)
+    clock.advance(minutes=15)
+    teams_bot.recovery.outbox.wake()
+    await connector.wait_for(lambda c: c.method == "PUT" and c.activity_id == card.id and "open 15 min" in c.shown)
+    assert len(in_amys_chat(connector, "has been open")) == 1
+    assert len(chats) == 1
+
+
 async def test_an_owner_who_never_chatted_with_amends_is_not_reached_and_nothing_breaks(teams, connector, teams_bot,
                                                                                         clock):
     await closed_with_follow_up(teams, teams_bot, clock, chat=False)

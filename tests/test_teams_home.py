@@ -7,6 +7,7 @@ import pytest
 
 from cards import teams as teams_cards
 from cards.teams_home import home_card
+from handlers.teams.publish import RECOVERY_CHANNEL
 from handlers.teams.turns import card_activity
 from tests.doubles.bf_connector import activity_problems, card_problems
 from tests.doubles.teams_driver import ADA, AMY, BEN, RECOVERIES, open_case, wait_answer
@@ -84,3 +85,20 @@ async def test_in_a_channel_the_home_shows_only_mine_and_points_to_the_chat(team
     assert shared.conversation.startswith(RECOVERIES.id)
     assert "only shown in your 1:1 chat" in shared.shown
     assert "Your team" not in shared.shown and "Settings (admins)" not in shared.shown
+
+
+async def test_in_a_channel_the_home_does_not_look_up_the_recovery_channel_it_won_t_show(teams, connector, teams_bot,
+                                                                                         monkeypatch):
+    store, keys = teams_bot.recovery.store, []
+    real = store.reference
+
+    async def counted(*, workspace, key):
+        keys.append(key)
+        return await real(workspace=workspace, key=key)
+    monkeypatch.setattr(store, "reference", counted)
+    assert (await teams.say("recover home", user=ADA, channel=RECOVERIES))[0] == 201
+    await wait_answer(connector, "Your recoveries")
+    assert RECOVERY_CHANNEL not in keys
+    assert (await teams.say("recover home", user=ADA))[0] == 201  # in the 1:1 chat the settings name it
+    await connector.wait_for(lambda c: "Settings (admins)" in c.shown)
+    assert RECOVERY_CHANNEL in keys

@@ -182,20 +182,21 @@ class ChecklistHandlers:
         days = {Action.FOLLOW_UP_TOMORROW.value: 1, Action.FOLLOW_UP_NEXT_WEEK.value: 7}.get(action["action_id"])
         on = None if days is None else self.recovery.today() + timedelta(days=days)
         cause, change = _closing(body)  # the step message's inputs, sent with the button
-        if cause not in await root_causes(self.recovery.store, workspace=workspace):  # none, or an old list's
+        causes = await root_causes(self.recovery.store, workspace=workspace)
+        if cause not in causes:  # none, or an old list's
             await self._ask_cause(workspace=workspace, case_id=case_id, actor=actor, body=body, client=client,
-                                  cause=cause)
+                                  cause=cause, causes=causes)
         case = await self.recovery.follow_up(workspace=workspace, case_id=case_id, actor=actor, on=on,
                                              root_cause=cause, change_note=change)
         await self.publisher.advance(client, case, done=Step.FOLLOW_UP)
 
-    async def _ask_cause(self, *, workspace, case_id, actor, body, client: AsyncWebClient, cause: str = "") -> None:
+    async def _ask_cause(self, *, workspace, case_id, actor, body, client: AsyncWebClient, cause: str,
+                         causes: tuple[str, ...]) -> None:
         """No cause picked, or one an admin has since taken off the list: refused (whose case and which step
         are said first). A step message posted before closing asked for a cause has no input for it, and one
         posted before the list changed offers the old list: it is redrawn with the workspace's causes now."""
         case = await self.recovery.check_can_act(workspace=workspace, case_id=case_id, actor=actor,
                                                  step=Step.FOLLOW_UP)
-        causes = await root_causes(self.recovery.store, workspace=workspace)
         ref = case.step_posts.get(Step.FOLLOW_UP)
         if (cause or Field.ROOT_CAUSE.value not in ((body.get("state") or {}).get("values") or {})) and ref is not None:
             text, blocks = cards.step_message(case, Step.FOLLOW_UP, causes=causes)

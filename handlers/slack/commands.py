@@ -18,7 +18,7 @@ from cards.ids import Shortcut
 from cards.text import humanize_slack_markup
 from handlers.slack.publish import SlackPublisher, display_name, slack_error
 from handlers.slack.background import Background
-from handlers.slack.people import is_slack_admin
+from handlers.slack.people import NOT_ADMIN, assignable_person, is_slack_admin
 from handlers.slack.replies import tell
 
 COMMAND = "/recover"
@@ -108,8 +108,7 @@ class RecoverCommand:
     async def _check_admin(self, client: AsyncWebClient, user: str, workspace: str) -> None:
         if not await is_slack_admin(client, user=user, workspace=workspace, configured=self.admins,
                                     store=self.recovery.store):
-            raise NotAdmin("Only Amends admins can do that: workspace admins and owners, and the people in "
-                           "AMENDS_ADMINS. Ask one of them.")
+            raise NotAdmin(NOT_ADMIN)
 
     async def _admin(self, parsed, *, client: AsyncWebClient, workspace: str, say) -> None:
         match parsed:
@@ -172,13 +171,7 @@ class RecoverCommand:
         if not found:
             raise BadCommand(f"{mention!r} isn't a person. Mention them with @, e.g. "
                              f"`{COMMAND} admin role @amy server`.")
-        try:
-            user = (await client.users_info(user=found.group(1)))["user"]
-        except SlackApiError:
-            raise BadCommand("I can't find that person in this workspace.") from None
-        if user.get("deleted") or user.get("is_bot"):
-            raise BadCommand("That account can't have a role: it is deactivated or a bot.")
-        return user
+        return await assignable_person(client, found.group(1))
 
     @staticmethod
     def _resolve_channel(mention: str) -> str:

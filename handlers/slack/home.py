@@ -26,13 +26,11 @@ from bot.roles import ROLE_NAME
 from cards import slack_home as cards
 from cards.ids import Action, Field, Form
 from handlers.slack.background import Background
-from handlers.slack.people import is_slack_admin
+from handlers.slack.people import NOT_ADMIN, assignable_person, is_slack_admin
 from handlers.slack.publish import slack_error
 from handlers.slack.replies import user_of
 
 PERMALINKS_KEPT = 10_000
-NOT_ADMIN = ("Only Amends admins can do that: workspace admins and owners, and the people in AMENDS_ADMINS. "
-             "Ask one of them.")
 
 
 def _workspace(body: dict, context) -> str:
@@ -204,11 +202,9 @@ class SlackHome:
         if errors:
             return errors
         try:
-            user = (await client.users_info(user=person))["user"]
-        except SlackApiError:
-            return {Field.HOME_PERSON: "I can't find that person in this workspace."}
-        if user.get("deleted") or user.get("is_bot"):
-            return {Field.HOME_PERSON: "That account can't have a role: it is deactivated or a bot."}
+            await assignable_person(client, person)
+        except Refusal as refusal:
+            return {Field.HOME_PERSON: refusal.sentence}
         try:
             await self.recovery.assign_role(workspace=workspace, person=person, role=role)
         except Refusal as refusal:

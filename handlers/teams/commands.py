@@ -142,10 +142,11 @@ class RecoverCommand:
                 case commands.ShowHome():  # Teams has no App Home: the same content as a card
                     home = await build_home(self.recovery, workspace=workspace, person=person,
                                             is_admin=await self.admins.is_admin(workspace=workspace, person=person))
-                    channel = await self.publisher.recovery_channel(workspace=workspace) if home.is_admin else None
+                    private = is_personal(activity)  # in a channel the settings (and so the channel) aren't shown
+                    channel = (await self.publisher.recovery_channel(workspace=workspace)
+                               if home.is_admin and private else None)
                     await turn.send_activity(card_activity(*home_card(
-                        home, channel_name=channel_name(channel) if channel else None,
-                        in_channel=not is_personal(activity))))
+                        home, channel_name=channel_name(channel) if channel else None, in_channel=not private)))
                 case parsed:
                     await self._check_admin(workspace=workspace, person=person)
                     await self._admin(turn, parsed, workspace=workspace, mentioned=mentioned)

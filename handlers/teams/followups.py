@@ -41,31 +41,32 @@ class TeamsFollowUps:
         await self._tell(case, *cards.reminder_card(case, due=due))
 
     async def nudge(self, case, *, now) -> None:
-        if await self._tell(case, *cards.nudge_card(case, now=now)):
-            await self._redraw(case, now=now)
+        chat = await self._tell(case, *cards.nudge_card(case, now=now))
+        if chat is not None:
+            await self._redraw(case, chat, now=now)
 
-    async def _redraw(self, case, *, now) -> None:
+    async def _redraw(self, case, chat: dict, *, now) -> None:
         """The case card, last drawn when the case last moved, is redrawn with its age as it is idle now (over
-        the owner's chat's service; the card's own conversation). Cosmetic: a failure is only logged."""
-        stored = await self.recovery.store.reference(workspace=case.workspace, key=person_key(case.owner))
-        if case.card is None or stored is None:
+        the owner's chat's service, `chat`; the card's own conversation). Cosmetic: a failure is only logged."""
+        if case.card is None:
             return
 
         async def redraw(turn: TurnContext) -> None:
             await self.publisher._update(turn, case.card, *cards.case_card(case, now=now))
         try:
             async with asyncio.timeout(self.timeout):
-                await self.publisher.adapter.continue_conversation(ConversationReference().deserialize(stored), redraw,
+                await self.publisher.adapter.continue_conversation(ConversationReference().deserialize(chat), redraw,
                                                                    bot_app_id=self.publisher.app_id)
         except Exception as error:  # noqa: BLE001 — cosmetic (raising would send the nudge again)
             log.warning("%s: card not redrawn with its age: %s", case.id, error)
 
-    async def _tell(self, case, text: str, card: dict) -> bool:
-        """True when the owner was told; False when they can't be reached or Teams refused it for good."""
+    async def _tell(self, case, text: str, card: dict) -> dict | None:
+        """The owner's chat (its stored reference) when they were told; None when they can't be reached or Teams
+        refused it for good."""
         stored = await self.recovery.store.reference(workspace=case.workspace, key=person_key(case.owner))
         if stored is None:
             log.warning("%s: %s can't be reached, they have never chatted with Amends in private", case.id, case.owner)
-            return False
+            return None
         try:
             async with asyncio.timeout(self.timeout):
                 await self.publisher.post_proactively(ConversationReference().deserialize(stored),
@@ -75,8 +76,8 @@ class TeamsFollowUps:
             if retry is not None:
                 raise retry from error
             log.error("%s: Teams refused the message to %s for good: %s", case.id, case.owner, error)
-            return False
-        return True
+            return None
+        return stored
 
     # --- the reminder's buttons ------------------------------------------------------------------
     async def tap(self, tap: Tap) -> Outcome:
