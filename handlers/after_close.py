@@ -9,6 +9,7 @@ Nothing here loads botbuilder: the Teams summary is owed by kind and key, and se
 from bot.outbox import OutboxMessage, owed
 from bot.recovery import Recovery
 from handlers.slack.publish import card_message, summary_message
+from handlers.platforms import is_teams_conversation
 
 TEAMS_SUMMARY = "teams.summary"  # handlers/teams/publish.py SUMMARY (a test checks they agree)
 TEAMS_RECOVERY_CHANNEL = "recovery_channel"  # handlers/teams/publish.py RECOVERY_CHANNEL
@@ -16,7 +17,7 @@ TEAMS_RECOVERY_CHANNEL = "recovery_channel"  # handlers/teams/publish.py RECOVER
 
 def on_teams(case) -> bool:
     """Whether the case lives in Teams (its card was posted in a Teams conversation)."""
-    return case.card is not None and ":" in case.card.channel
+    return case.card is not None and is_teams_conversation(case.card.channel)
 
 
 def teams(recovery: Recovery):

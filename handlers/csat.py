@@ -18,6 +18,7 @@ from bot.cases import Case
 from bot.errors import StoreUnavailable
 from bot.recovery import Recovery
 from handlers.slack.publish import SlackPublisher
+from handlers.platforms import is_teams_conversation
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,8 @@ async def receive(request: web.Request, *, secret: str, threshold: int, recovery
 
 
 def on_teams(place: csat.Place) -> bool:
-    """A location mapped in Teams: Teams channel ids always hold a ":" (see handlers/after_close.py), Slack's never."""
-    return ":" in place.channel
+    """A location mapped in a Teams channel."""
+    return is_teams_conversation(place.channel)
 
 
 async def _post_in_teams(case: Case, place: csat.Place, *, teams) -> bool:

@@ -9,13 +9,13 @@ import logging
 
 from bot import digest as digests
 from bot.recovery import Recovery
+from handlers.platforms import is_teams_conversation
 
 log = logging.getLogger(__name__)
 
 
 def on_teams(channel: str) -> bool:
-    """Teams conversation ids hold a ":" ("19:…@thread.tacv2"); Slack channel ids never do."""
-    return ":" in channel
+    return is_teams_conversation(channel)
 
 
 def teams_platform(recovery: Recovery, load):

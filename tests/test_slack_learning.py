@@ -256,3 +256,24 @@ async def test_a_follow_up_message_offering_causes_an_admin_since_removed_is_red
     await slack.click(follow_up, "no_follow_up", values={"root_cause": "front desk"})
     await fake_slack.wait_for("chat.postMessage", where=lambda c: "is closed" in (c.args.get("text") or ""))
     assert (await bot.recovery.case(workspace="T1", case_id="R-1001")).root_cause == "front desk"
+
+
+async def test_a_refused_cause_reads_the_workspaces_causes_once(slack, fake_slack, bot):
+    """Review: a tap with a cause off the list read the workspace's causes twice (the check, then the redraw)."""
+    from bot.learning import ROOT_CAUSES_KEY
+    card, follow_up = await to_follow_up(slack, fake_slack)
+    store, reads = bot.recovery.store, []
+    real = store.reference
+
+    async def counted(*, workspace, key):
+        reads.append(key)
+        return await real(workspace=workspace, key=key)
+
+    store.reference = counted
+    try:
+        await slack.click(follow_up, "follow_up_tomorrow", values={"root_cause": "gone"})
+        await told(fake_slack, "isn't one of this workspace's causes")
+    finally:
+        del store.reference
+    assert reads.count(ROOT_CAUSES_KEY) == 1
+    assert not (await bot.recovery.case(workspace="T1", case_id="R-1001")).is_closed

@@ -113,3 +113,12 @@ async def test_a_request_settled_without_waiting_loses_its_buttons(teams, connec
     status, body = await teams.execute(request, "top_up_approve", user=ADA)
     assert "already settled the compensate step of R-1001" in answer_of(body)
     assert await teams_bot.recovery.store.ledger(workspace=TENANT) == []
+
+
+async def test_giving_over_the_allowance_says_how_to_ask_a_manager_once(teams, connector, teams_bot):
+    compensate = await _compensate(teams)
+    status, body = await teams.execute(compensate, "give", {"kind": "voucher", "amount": "40"})
+    said = answer_of(body)
+    assert "over your limit" in said and said.endswith("Or say why under “Over your limit?” and tap Ask a manager.")
+    assert said.count("Ask a manager") == 1
+    assert (await teams_bot.recovery.case(workspace=TENANT, case_id="R-1001")).top_up is None

@@ -29,13 +29,10 @@ from cards.ids import Action, Field, Form, read_button_value
 from cards.text import humanize_slack_markup
 from handlers.slack.background import Background
 from handlers.slack.publish import SlackPublisher, display_name
-from handlers.slack.replies import tell, user_of
+from handlers.slack.replies import tell, user_of, workspace_of
 
 log = logging.getLogger(__name__)
 
-
-def _workspace(body: dict, context) -> str:
-    return context.team_id or (body.get("team") or {}).get("id", "")
 
 
 def _value(view: dict, field: Field) -> str:
@@ -111,7 +108,7 @@ class ChecklistHandlers:
         async def run(*, body, client, respond, context) -> None:
             action = body["actions"][0]
             case_id, step = read_button_value(action.get("value", ""))
-            workspace, actor = _workspace(body, context), user_of(body)
+            workspace, actor = workspace_of(body, context), user_of(body)
             try:
                 if step is None:
                     raise Refusal("That button is out of date; use the latest message in the case thread.")
@@ -133,7 +130,7 @@ class ChecklistHandlers:
         actor = user_of(body)
         try:
             name = await display_name(client, actor, fallback=(body.get("user") or {}).get("name", ""))
-            case = await self.recovery.take(workspace=_workspace(body, context), case_id=case_id, actor=actor,
+            case = await self.recovery.take(workspace=workspace_of(body, context), case_id=case_id, actor=actor,
                                             name=name)
         except Refusal as refusal:
             await tell(body=body, respond=respond, client=client, text=refusal.sentence)
@@ -161,7 +158,7 @@ class ChecklistHandlers:
         for the bill). Cosmetic: if it can't be redrawn, the form still records what is submitted."""
         view = body.get("view") or {}
         case_id, _ = _form_case(view)
-        workspace, actor = _workspace(body, context), user_of(body)
+        workspace, actor = workspace_of(body, context), user_of(body)
         picked = (body["actions"][0].get("selected_option") or {}).get("value", "")
         try:
             case = await self.recovery.check_can_act(workspace=workspace, case_id=case_id, actor=actor,
@@ -221,7 +218,7 @@ class ChecklistHandlers:
             return None
         user = body["user"]
         case = await self.recovery.open_case(
-            workspace=_workspace(body, context), owner=user["id"],
+            workspace=workspace_of(body, context), owner=user["id"],
             owner_name=await display_name(client, user["id"], fallback=user.get("name", "")),
             what_happened=what, customer=humanize_slack_markup(_value(view, Field.CUSTOMER)),
             source=json.loads(view.get("private_metadata") or "{}").get("source", ""))
@@ -235,7 +232,7 @@ class ChecklistHandlers:
             await ack(response_action="errors", errors={Field.NOTE.value: "Write a note, or cancel and tap Done."})
             return None
         try:
-            await self.recovery.complete_step(workspace=_workspace(body, context), case_id=case_id,
+            await self.recovery.complete_step(workspace=workspace_of(body, context), case_id=case_id,
                                               actor=body["user"]["id"], step=step, note=note)
         except Refusal as refusal:
             await ack(response_action="errors", errors={Field.NOTE.value: refusal.sentence})
@@ -245,7 +242,7 @@ class ChecklistHandlers:
 
     async def record_gift(self, *, ack, body, view, client, context) -> dict | None:
         case_id, _ = _form_case(view)
-        given = dict(workspace=_workspace(body, context), case_id=case_id, actor=body["user"]["id"],
+        given = dict(workspace=workspace_of(body, context), case_id=case_id, actor=body["user"]["id"],
                      kind=_value(view, Field.KIND), amount_text=_value(view, Field.AMOUNT))
         reason = _value(view, Field.REASON).strip()
         try:
@@ -279,7 +276,7 @@ class ChecklistHandlers:
             return None
         cause, change = _value(view, Field.ROOT_CAUSE), _value(view, Field.CHANGE_NOTE)
         try:
-            await self.recovery.follow_up(workspace=_workspace(body, context), case_id=case_id,
+            await self.recovery.follow_up(workspace=workspace_of(body, context), case_id=case_id,
                                           actor=body["user"]["id"], on=picked, root_cause=cause, change_note=change)
         except Refusal as refusal:
             # A refusal about the cause or the change shows under that input; anything else under the date.
@@ -293,7 +290,7 @@ class ChecklistHandlers:
     # --- forms: show the result in the background ---------------------------------------------
     async def show_new_case(self, *, recorded: dict, body, client: AsyncWebClient, respond, context) -> None:
         user = body["user"]
-        case = await self.recovery.case(workspace=_workspace(body, context), case_id=recorded["case"])
+        case = await self.recovery.case(workspace=workspace_of(body, context), case_id=recorded["case"])
         channel = json.loads(body["view"].get("private_metadata") or "{}").get("channel") or user["id"]
         case, moved = await self.publisher.publish_case(client, case, channel=channel)
         if moved:
@@ -301,7 +298,7 @@ class ChecklistHandlers:
                        text=f"I can't post in that conversation, so {case.id} is here in our DM.")
 
     async def show_progress(self, *, recorded: dict, body, client: AsyncWebClient, respond, context) -> None:
-        case = await self.recovery.case(workspace=_workspace(body, context), case_id=recorded["case"])
+        case = await self.recovery.case(workspace=workspace_of(body, context), case_id=recorded["case"])
         if recorded.get("top_up"):
             await self.topups.show_request(client, case)
             return

@@ -22,7 +22,7 @@ from cards.words import day
 from handlers.slack.background import Background
 from handlers.slack.publish import (OUTBOX_TIMEOUT, Clients, SlackPublisher, _retry_for, dm_channel, outbox_client,
                                     slack_error)
-from handlers.slack.replies import tell, user_of
+from handlers.slack.replies import tell, user_of, workspace_of
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,6 @@ class SlackReach:
             log.error("%s: Slack refused the DM to %s for good: %s", case.id, case.owner, slack_error(error))
 
 
-def _workspace(body: dict, context) -> str:
-    return context.team_id or (body.get("team") or {}).get("id", "")
-
 
 class ReminderButtons:
     """*Done — they're happy*, *Still unhappy — reopen*, *Snooze a day* on a reminder DM."""
@@ -93,7 +90,7 @@ class ReminderButtons:
     async def on_answer(self, *, body, client: AsyncWebClient, respond, context) -> None:
         action = body["actions"][0]
         case_id, due = read_reminder_value(action.get("value", ""))
-        workspace, actor = _workspace(body, context), user_of(body)
+        workspace, actor = workspace_of(body, context), user_of(body)
         try:
             match action.get("action_id"):
                 case Action.REMINDER_DONE:

@@ -28,13 +28,10 @@ from cards.ids import Action, Field, Form
 from handlers.slack.background import Background
 from handlers.slack.people import NOT_ADMIN, assignable_person, is_slack_admin
 from handlers.slack.publish import slack_error
-from handlers.slack.replies import user_of
+from handlers.slack.replies import user_of, workspace_of
 
 PERMALINKS_KEPT = 10_000
 
-
-def _workspace(body: dict, context) -> str:
-    return context.team_id or body.get("team_id") or (body.get("team") or {}).get("id", "")
 
 
 def _state(view: dict, field: Field) -> dict:
@@ -77,7 +74,7 @@ class SlackHome:
         event = body.get("event") or {}
         if event.get("tab", "home") != "home" or not event.get("user"):
             return  # the Messages tab fires the same event
-        await self.publish(client, workspace=_workspace(body, context), user=event["user"])
+        await self.publish(client, workspace=workspace_of(body, context), user=event["user"])
 
     async def publish(self, client: AsyncWebClient, *, workspace: str, user: str) -> None:
         is_admin = await self._is_admin(client, workspace=workspace, user=user)
@@ -114,7 +111,7 @@ class SlackHome:
     # --- admin buttons: open a form ----------------------------------------------------------
     def _admin_button(self, opens):
         async def run(*, body, client: AsyncWebClient, respond, context) -> None:
-            workspace, user = _workspace(body, context), user_of(body)
+            workspace, user = workspace_of(body, context), user_of(body)
             if not await self._is_admin(client, workspace=workspace, user=user):
                 raise NotAdmin(NOT_ADMIN)  # told by Background, as a DM: a Home has no response_url
             await client.views_open(trigger_id=body["trigger_id"], view=await opens(workspace))
@@ -139,7 +136,7 @@ class SlackHome:
     def _form(self, record, first: Field):
         """Check the admin and the fields in the ack (errors show in the form); re-publish the Home after."""
         async def listener(ack, body, view, client, respond, context) -> None:
-            workspace, user = _workspace(body, context), user_of(body)
+            workspace, user = workspace_of(body, context), user_of(body)
             if not await self._is_admin(client, workspace=workspace, user=user):
                 await ack(response_action="errors", errors={first.value: NOT_ADMIN})
                 return

@@ -19,7 +19,7 @@ from cards import slack as cards
 from cards.ids import Action, read_button_value
 from handlers.slack.background import Background
 from handlers.slack.people import is_slack_admin
-from handlers.slack.replies import tell, user_of
+from handlers.slack.replies import tell, user_of, workspace_of
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class LearningHandlers:
         from handlers.slack.publish import display_name, dm_channel  # publish imports this module
 
         case_id, _ = read_button_value(body["actions"][0].get("value", ""))
-        workspace = context.team_id or (body.get("team") or {}).get("id", "")
+        workspace = workspace_of(body, context)
         actor = user_of(body)
         admin = await is_slack_admin(client, user=actor, workspace=workspace, configured=self.admins,
                                      store=self.recovery.store)

@@ -6,6 +6,11 @@ from cards import slack as cards
 from handlers.slack.publish import dm_channel
 
 
+def workspace_of(body: dict, context) -> str:
+    """The workspace a request came from (Bolt's context knows it; an event or a view carries team_id/team)."""
+    return context.team_id or body.get("team_id") or (body.get("team") or {}).get("id", "")
+
+
 def user_of(body: dict) -> str:
     """The person who typed or clicked (commands carry user_id; interactivity a user object)."""
     return body.get("user_id") or (body.get("user") or {}).get("id", "")

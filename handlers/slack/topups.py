@@ -20,7 +20,7 @@ from cards.ids import Action, read_button_value
 from handlers.slack.background import Background
 from handlers.slack.people import is_slack_admin
 from handlers.slack.publish import SlackPublisher, display_name, slack_error
-from handlers.slack.replies import tell, user_of
+from handlers.slack.replies import tell, user_of, workspace_of
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class TopUpHandlers:
 
     async def _decide(self, *, body, client: AsyncWebClient, respond, context, approve: bool) -> None:
         case_id, _ = read_button_value(body["actions"][0].get("value", ""))
-        workspace = context.team_id or (body.get("team") or {}).get("id", "")
+        workspace = workspace_of(body, context)
         manager = user_of(body)
         try:
             is_admin = await is_slack_admin(client, user=manager, workspace=workspace, configured=self.admins,

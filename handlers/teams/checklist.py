@@ -18,7 +18,7 @@ from botbuilder.core import InvokeResponse, TurnContext
 
 from bot.cases import Case
 from bot.checklist import Step
-from bot.errors import OverAllowance, Refusal, StepNotOpen
+from bot.errors import Refusal, StepNotOpen
 from bot.learning import PICK_A_CAUSE, check_closing, root_causes
 from bot.recovery import Recovery
 from cards import teams as cards
@@ -142,12 +142,9 @@ class ChecklistHandlers:
         # Whose case and which step first: a bad amount typed on someone else's card is their problem, not ours.
         await self.recovery.check_can_act(workspace=tap.workspace, case_id=case_id, actor=tap.actor,
                                           step=Step.COMPENSATE)
-        try:
-            case, _entry = await self.recovery.give(workspace=tap.workspace, case_id=case_id, actor=tap.actor,
-                                                    kind=tap.typed(Field.KIND), amount_text=tap.typed(Field.AMOUNT))
-        except OverAllowance as refusal:  # handlers/teams/topups.py: over the allowance, ask a manager
-            raise OverAllowance(refusal.sentence + " Or say why under “Over your limit?” and tap Ask a manager.") \
-                from None
+        # Over the allowance, handlers/teams/topups.py says how to ask a manager (or why they can't).
+        case, _entry = await self.recovery.give(workspace=tap.workspace, case_id=case_id, actor=tap.actor,
+                                                kind=tap.typed(Field.KIND), amount_text=tap.typed(Field.AMOUNT))
         return await self.publisher.advance(tap.turn, case, done=Step.COMPENSATE)
 
     async def _nothing_needed(self, tap: Tap, case_id: str, step: Step) -> tuple[Case, dict]:

@@ -21,6 +21,7 @@ from handlers.teams.publish import TeamsError, TeamsPublisher, _addressed
 from handlers.teams.turns import card_activity, name_of
 
 log = logging.getLogger(__name__)
+ASK = "Or say why under “Over your limit?” and tap Ask a manager."
 
 
 class TopUpHandlers:
@@ -39,16 +40,13 @@ class TopUpHandlers:
                              Action.NOTHING_NEEDED: self._settling(checklist._verbs[Action.NOTHING_NEEDED])})
 
     def _giving(self, work):
-        """Over the allowance after a request was made (waiting, or denied), say that, not "Ask a manager"."""
+        """Over the allowance: how to ask a manager; after a request was made (waiting, or denied), why not."""
         async def give(tap: Tap, case_id: str, step: Step) -> tuple[Case, dict]:
             try:
                 return await work(tap, case_id, step)
             except OverAllowance as refusal:
                 why_not = self.topups.why_not_ask(await self.recovery.case(workspace=tap.workspace, case_id=case_id))
-                if why_not is None:
-                    raise
-                over = refusal.sentence.split(" Or say why under", 1)[0]
-                raise OverAllowance(f"{over} {why_not}") from None
+                raise OverAllowance(f"{refusal.sentence} {why_not or ASK}") from None
         return give
 
     def _settling(self, work):
