@@ -172,14 +172,15 @@ class _Ledger:
 
 
 class _TimeIndex:
-    """One workspace's cases (their slots) by a time (opened, closed): 16 bytes a case. Cases arrive in time order as they are saved, so
-    a read is a bisection; a store whose snapshot isn't in time order (an import, a generated one) is scanned
-    instead, which costs milliseconds per read but never a sort's transient copy of the whole index."""
+    """One workspace's cases (their slots) by a time (opened, closed; the ledger's entries by when given): 12 bytes
+    each. They arrive in time order as they are saved, so a read is a bisection; a store whose snapshot isn't in
+    time order (an import, a generated one) is scanned instead, which costs milliseconds per read but never a
+    sort's transient copy of the whole index."""
 
     __slots__ = ("times", "keys", "ordered")
 
     def __init__(self):
-        self.times, self.keys, self.ordered = array("d"), array("q"), True  # keys: slots (_Places)
+        self.times, self.keys, self.ordered = array("d"), array("i"), True  # keys: slots (_Places), 4 bytes
 
     def add(self, at: float, slot: int) -> None:
         if self.times and at < self.times[-1]:
@@ -259,7 +260,7 @@ class _State:
             if customer:
                 slots = self.by_customer.get(hash((doc["workspace"], customer)))
                 if slots is None:
-                    slots = self.by_customer[hash((doc["workspace"], customer))] = array("q")
+                    slots = self.by_customer[hash((doc["workspace"], customer))] = array("i")
                 if slot not in slots[-4:]:  # a case is saved many times; it is listed once (or rarely twice)
                     slots.append(slot)
             places.put(slot, doc["id"], where)
