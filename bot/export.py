@@ -56,6 +56,9 @@ def parse_range(words: list[str], *, today: date, tz) -> Range:
     if last < first:
         raise BadCommand(f"The end ({last.isoformat()}) is before the start ({first.isoformat()}); "
                          "put the earlier date first.")
+    if first.year < 1970 or last.year > 9998:  # also keeps local midnights inside what datetime can hold
+        raise BadCommand("Give dates between the years 1970 and 9998, e.g. `/recover admin export 2026-11-01 "
+                         "2026-11-30`.")
     if last - first > LONGEST:
         raise BadCommand("Export at most three years at a time.")
 

@@ -217,7 +217,8 @@ def _compensate(value: dict, allowance: Allowance | None, catalogue, *,
         {"type": "Input.Number", "id": Field.AMOUNT.value, "label": f"Value ({allowance.currency})" if not any(
             item.percent is not None for item in items) else f"Value, or the bill for a % off ({allowance.currency})",
          "placeholder": "e.g. 12.50", "min": 1 / 10 ** decimals(allowance.currency), "isRequired": not defaults,
-         "errorMessage": f"Type an amount up to {allowance.money(allowance.most)}."},
+         # Shown when the amount is empty or below the smallest unit (there is no maximum: more can be asked for).
+         "errorMessage": f"Type an amount: up to {allowance.money(allowance.most)} yourself, more by asking a manager."},
         *([_words(hint.strip(), subtle=True, spacing="Small")] if hint else []),
         {"type": "Input.Text", "id": Field.REASON.value, "label": "Over your limit? Say why, and ask a manager",
          "isMultiline": True, "maxLength": TOP_UP_REASON_MAX, "placeholder": "their anniversary dinner was ruined"},

@@ -48,6 +48,8 @@ def test_the_default_range_is_the_last_30_days_in_the_workspace_s_time_zone():
     (["20261101"], "isn't a date. Write it as YYYY-MM-DD"),
     (["2026-11-01", "2026-11-02", "2026-11-03"], "at most two dates"),
     (["2020-01-01", "2026-01-01"], "at most three years"),
+    (["0001-01-01", "0001-01-02"], "between the years 1970 and 9998"),
+    (["9999-12-30", "9999-12-31"], "between the years 1970 and 9998"),
 ])
 def test_a_bad_range_is_refused_with_a_sentence(words, said):
     with pytest.raises(BadCommand) as refused:

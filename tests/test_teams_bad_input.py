@@ -50,7 +50,7 @@ async def test_the_card_checks_the_amount_before_teams_sends_it(teams, connector
     amount = next(e for e in compensate.card["body"] if e.get("id") == "amount")
     # no maximum: over the allowance, the same amount can go to a manager ("Ask a manager")
     assert (amount["type"], amount["isRequired"], amount["min"], amount.get("max")) == ("Input.Number", True, 0.01, None)
-    assert amount["errorMessage"] == "Type an amount up to $25."
+    assert amount["errorMessage"] == "Type an amount: up to $25 yourself, more by asking a manager."
     give = next(a for a in compensate.card["actions"] if a["verb"] == "give")
     nothing = next(a for a in compensate.card["actions"] if a["verb"] == "nothing_needed")
     assert give.get("associatedInputs", "auto") == "auto" and nothing["associatedInputs"] == "none"
