@@ -1,8 +1,10 @@
 """Steps a person takes in Slack, built from what the bot actually posted (found in the fake's records)."""
 
+import asyncio
 import uuid
 
 from bot.checklist import CHECKLIST, GUIDANCE, Step
+from bot.digest import KIND as DIGEST
 from tests.doubles.slack_api import Call, FakeSlack
 from tests.doubles.slack_client import SlackDriver
 
@@ -74,3 +76,19 @@ async def close(slack: SlackDriver, fake: FakeSlack, follow_up_message: Call, ac
     """Tap a follow-up button with a root cause picked and, optionally, what will change (closing asks for
     them: bot/learning.py). A plain slack.click on a follow-up button picks the first cause by itself."""
     return await slack.click(follow_up_message, action, values={"root_cause": cause, "change_note": change}, **who)
+
+
+async def next_slots(outbox, expected: list, *, deadline: float = 10.0) -> list:
+    """The due times of the owed digests, once they are `expected` (the sender settles a slot just after its
+    post arrives: wait round by round, with a deadline)."""
+    async def settled():
+        while True:
+            seen = outbox.rounds
+            owed = [m.due for m in await outbox.store.owed_outbox() if m.kind == DIGEST]
+            if owed == expected:
+                return owed
+            await outbox.after_round(seen)
+    try:
+        return await asyncio.wait_for(settled(), deadline)
+    except TimeoutError:
+        return [m.due for m in await outbox.store.owed_outbox() if m.kind == DIGEST]

@@ -21,6 +21,7 @@ from handlers.slack.digest import post_digest
 from tests.conftest import SIGNING_SECRET, FakeClock, RunningBot, bot_settings
 from tests.doubles.slack_client import SlackDriver
 from tests.flows import give, open_case, walk_to
+from tests.flows import next_slots
 
 MONDAY_9 = datetime(2026, 11, 30, 9, tzinfo=timezone.utc)  # the first default slot after the FakeClock's now
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -29,22 +30,6 @@ DEADLINE = 10.0
 
 def digests_posted(fake) -> list:
     return [c for c in fake.of("chat.postMessage") if c.answer.get("ok") and "Weekly recovery digest" in c.args["text"]]
-
-
-async def next_slots(outbox, expected: list, *, deadline: float = 10.0) -> list:
-    """The due times of the owed digests, once they are `expected` (the sender settles a slot just after its
-    post arrives: wait round by round, with a deadline)."""
-    async def settled():
-        while True:
-            seen = outbox.rounds
-            owed = [m.due for m in await outbox.store.owed_outbox() if m.kind == digests.KIND]
-            if owed == expected:
-                return owed
-            await outbox.after_round(seen)
-    try:
-        return await asyncio.wait_for(settled(), deadline)
-    except TimeoutError:
-        return [m.due for m in await outbox.store.owed_outbox() if m.kind == digests.KIND]
 
 
 async def told(fake, words: str):

@@ -16,28 +16,13 @@ import pytest
 from bot import digest as digests
 from bot.checklist import Step
 from tests.doubles.teams_driver import ADA, AMY, FLOOR, RECOVERIES, TeamsDriver, open_case, wait_answer, walk_to
+from tests.flows import next_slots
 
 pytest_plugins = ("tests.doubles.teams_fixtures",)  # the fixtures: connector, teams_bot, teams
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 MONDAY_9 = datetime(2026, 11, 30, 9, tzinfo=timezone.utc)
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-async def next_slots(outbox, expected: list, *, deadline: float = 10.0) -> list:
-    """The due times of the owed digests, once they are `expected` (the sender settles a slot just after its
-    post arrives: wait round by round, with a deadline)."""
-    async def settled():
-        while True:
-            seen = outbox.rounds
-            owed = [m.due for m in await outbox.store.owed_outbox() if m.kind == digests.KIND]
-            if owed == expected:
-                return owed
-            await outbox.after_round(seen)
-    try:
-        return await asyncio.wait_for(settled(), deadline)
-    except TimeoutError:
-        return [m.due for m in await outbox.store.owed_outbox() if m.kind == digests.KIND]
 
 
 async def set_recovery_channel(teams: TeamsDriver) -> None:
