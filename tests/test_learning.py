@@ -12,17 +12,9 @@ from bot import commands, learning
 from bot.checklist import Step
 from bot.errors import BadCommand, NotYourCase, Refusal, StepNotOpen
 from bot.recovery import Recovery
-from bot.store.tiny import TinyStore
-from tests.test_store import MONDAY, W1, W2, FakeClock
+from tests.test_store import MONDAY, W1, W2, FakeClock, store  # noqa: F401 — every backend
 
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-async def store():
-    s = TinyStore(path=None)
-    yield s
-    await s.close()
 
 
 @pytest.fixture
@@ -31,7 +23,7 @@ def clock():
 
 
 @pytest.fixture
-def recovery(store, clock):
+def recovery(store, clock):  # noqa: F811
     return Recovery(store=store, clock=clock, currency="USD", tz=ZoneInfo("UTC"))
 
 
