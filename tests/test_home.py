@@ -3,7 +3,6 @@
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,18 +11,7 @@ from bot.checklist import Step
 from bot.errors import BadCommand, UnknownRole
 from bot.home import build_home, managing_sentence, spend_line
 from bot.managers import Managers
-from bot.recovery import Recovery
-from tests.test_store import W1, W2, FakeClock, store  # noqa: F401 — the parametrised fixture
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def recovery(store, clock):  # noqa: F811
-    return Recovery(store=store, clock=clock, currency="USD", tz=ZoneInfo("UTC"))
+from tests.test_store import W1, W2, store, clock, recovery  # noqa: F401 — the parametrised fixture
 
 
 async def recover(recovery, clock, *, owner, what, minutes, give=None, cause="", workspace=W1):

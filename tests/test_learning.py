@@ -4,27 +4,15 @@ tests/test_slack_learning.py and tests/test_teams_learning.py."""
 
 from dataclasses import replace
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot import commands, learning
 from bot.checklist import Step
 from bot.errors import BadCommand, NotYourCase, Refusal, StepNotOpen
-from bot.recovery import Recovery
-from tests.test_store import MONDAY, W1, W2, FakeClock, store  # noqa: F401 — every backend
+from tests.test_store import MONDAY, W1, W2, store, clock, recovery  # noqa: F401 — every backend
 
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def recovery(store, clock):  # noqa: F811
-    return Recovery(store=store, clock=clock, currency="USD", tz=ZoneInfo("UTC"))
 
 
 async def to_follow_up(recovery, *, workspace=W1, owner="U1", customer=""):

@@ -6,26 +6,14 @@ from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from bot.cases import Reopening, StepDone, TopUp, MessageRef
 from bot.checklist import Step
 from bot.ledger import LedgerEntry
 from bot.recovery import Recovery
 from bot.store.tiny import TinyStore
-from tests.test_store import MONDAY, W1, W2, FakeClock, store  # noqa: F401 — the parametrised fixture
+from tests.test_store import MONDAY, W1, W2, store, clock, recovery  # noqa: F401 — the parametrised fixture
 
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def recovery(store, clock):  # noqa: F811
-    return Recovery(store=store, clock=clock, currency="USD", tz=ZoneInfo("UTC"))
 
 
 async def _open(recovery, clock, *, workspace=W1, owner="U1", customer="", days=0):
